@@ -1,0 +1,135 @@
+"""RabbitMQ: connecting, declaring the topology, and publishing with confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractRobustConnection,
+    DeliveryMode,
+    ExchangeType,
+    FieldValue,
+)
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from pamqp.commands import Basic
+
+from confirmhub.errors import BrokerUnavailable, PublishFailed
+from confirmhub.redact import redact_url
+from schemas.events import EVENTS_EXCHANGE
+from schemas.inbound import INBOUND_EXCHANGE, MCN_CDR_ROUTING_KEY
+
+DEAD_LETTER_EXCHANGE = "confirmhub.dead-letter"
+DEAD_LETTER_QUEUE = "confirmhub.dead-letter"
+MCN_CDR_QUEUE = "confirmhub.worker.mcn-cdr"
+
+# Worker queue name → the inbound routing keys it takes.
+WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {MCN_CDR_QUEUE: (MCN_CDR_ROUTING_KEY,)}
+
+BrokerHeaders = dict[str, FieldValue]
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    """Open a self-reconnecting connection; BrokerUnavailable with a clear message if down."""
+    try:
+        return await aio_pika.connect_robust(
+            url, timeout=10, client_properties={"connection_name": "confirmhub"}
+        )
+    except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
+        raise BrokerUnavailable(
+            f"cannot reach RabbitMQ at {redact_url(url)} ({type(exc).__name__}: {exc}); "
+            "start it (rabbitmq-server -detached) or set CONFIRMHUB_AMQP_URL"
+        ) from exc
+
+
+async def declare_topology(channel: AbstractChannel, *, delivery_limit: int) -> None:
+    """Declare exchanges and worker queues; idempotent, so every process may call it."""
+    inbound = await channel.declare_exchange(INBOUND_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    dead_letter = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOUT, durable=True
+    )
+    dead_queue = await channel.declare_queue(
+        DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead_queue.bind(dead_letter)
+    for name, routing_keys in WORKER_QUEUES.items():
+        queue = await channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": delivery_limit,
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                # At-least-once dead-lettering needs reject-publish overflow.
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        for routing_key in routing_keys:
+            await queue.bind(inbound, routing_key)
+
+
+class ConfirmingPublisher:
+    """Publishes persistent, mandatory messages and waits for the broker's confirm."""
+
+    def __init__(self, channel: AbstractChannel, *, confirm_timeout: float) -> None:
+        self._channel = channel
+        self._confirm_timeout = confirm_timeout
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            exchange = await self._channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def publish(
+        self,
+        *,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        mandatory: bool = True,
+        message_type: str | None = None,
+        correlation_id: str | None = None,
+        headers: BrokerHeaders | None = None,
+    ) -> None:
+        """Publish one message; PublishFailed unless the broker confirms it.
+
+        ``mandatory`` messages must also reach a queue: a returned message is a failure.
+        """
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            type=message_type,
+            correlation_id=correlation_id,
+            headers=headers,
+            timestamp=dt.datetime.now(dt.UTC),
+            app_id="confirmhub",
+        )
+        try:
+            target = await self._exchange(exchange)
+            confirmation = await target.publish(
+                message, routing_key, mandatory=mandatory, timeout=self._confirm_timeout
+            )
+        except (*CONNECTION_EXCEPTIONS, TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _current_task_cancelling():
+                raise
+            raise PublishFailed(f"{type(exc).__name__} publishing to {exchange}") from exc
+        # A returned (unroutable) message is confirmed too: only a plain ack means durable.
+        if not isinstance(confirmation, Basic.Ack):
+            raise PublishFailed(f"message to {exchange}/{routing_key} was not routed")
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy Core tables, engines and Alembic migrations."""

@@ -1,0 +1,228 @@
+"""The store: every read and conditional write the receiver and worker make."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from confirmhub.db.tables import outbox, password_calls
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCallRecord:
+    """A stored password call."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    phone_number: str | None
+    caller_number: str | None
+    code_hash: str | None
+    initiated_at: dt.datetime | None
+    outcome: str | None
+    q931_status: int | None
+    final_status: str | None
+    completed_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A downstream event waiting in the outbox, body already serialized."""
+
+    event_id: str
+    routing_key: str
+    body: bytes
+    correlation_id: str | None
+    created_at: dt.datetime
+
+
+def _record(row: sa.Row[Any]) -> PasswordCallRecord:
+    return PasswordCallRecord(**row._mapping)
+
+
+class Transaction:
+    """One database transaction; the worker's state change and its outbox row commit together."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self._connection.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def complete_password_call(
+        self,
+        *,
+        verification_call_uuid: str,
+        call_id: str,
+        account_id: str,
+        outcome: str,
+        q931_status: int,
+        final_status: str | None,
+        now: dt.datetime,
+    ) -> PasswordCallRecord | None:
+        """Record a call's outcome once; None when the call already has one."""
+        completion = {
+            "outcome": outcome,
+            "q931_status": q931_status,
+            "final_status": final_status,
+            "completed_at": now,
+            "updated_at": now,
+        }
+        # The outcome-is-null guard makes the transition conditional: of two workers racing
+        # on one call, only one sees a row to update.
+        updated = await self._connection.execute(
+            password_calls.update()
+            .where(
+                password_calls.c.verification_call_uuid == verification_call_uuid,
+                password_calls.c.outcome.is_(None),
+            )
+            .values(**completion)
+            .returning(*password_calls.c)
+        )
+        row = updated.first()
+        if row is not None:
+            return _record(row)
+        # No call awaiting an outcome: either a CDR for a call not (yet) initiated here,
+        # or a duplicate. Insert-if-absent tells the two apart without a race.
+        inserted = await self._connection.execute(
+            self._insert(password_calls)
+            .values(
+                verification_call_uuid=verification_call_uuid,
+                call_id=call_id,
+                account_id=account_id,
+                created_at=now,
+                **completion,
+            )
+            .on_conflict_do_nothing(index_elements=["verification_call_uuid"])
+            .returning(*password_calls.c)
+        )
+        row = inserted.first()
+        return None if row is None else _record(row)
+
+    async def add_outbox_event(self, event: OutboxEvent) -> bool:
+        """Queue an event for publishing; False if an event with its id is already there."""
+        result = await self._connection.execute(
+            self._insert(outbox)
+            .values(
+                event_id=event.event_id,
+                routing_key=event.routing_key,
+                body=event.body,
+                correlation_id=event.correlation_id,
+                created_at=event.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        return bool(result.rowcount)
+
+    async def record_initiated_call(
+        self,
+        *,
+        verification_call_uuid: str,
+        call_id: str,
+        account_id: str,
+        phone_number: str,
+        caller_number: str | None,
+        code_hash: str | None,
+        now: dt.datetime,
+    ) -> PasswordCallRecord:
+        """Store an initiated call; a CDR that arrived first keeps its outcome."""
+        initiation = {
+            "phone_number": phone_number,
+            "caller_number": caller_number,
+            "code_hash": code_hash,
+            "initiated_at": now,
+        }
+        statement = self._insert(password_calls).values(
+            verification_call_uuid=verification_call_uuid,
+            call_id=call_id,
+            account_id=account_id,
+            created_at=now,
+            updated_at=now,
+            **initiation,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["verification_call_uuid"],
+            set_={**initiation, "updated_at": now},
+            where=password_calls.c.initiated_at.is_(None),
+        ).returning(*password_calls.c)
+        row = (await self._connection.execute(statement)).first()
+        if row is None:  # initiated before: the first initiation stands
+            row = (
+                await self._connection.execute(
+                    password_calls.select().where(
+                        password_calls.c.verification_call_uuid == verification_call_uuid
+                    )
+                )
+            ).one()
+        return _record(row)
+
+
+class Store:
+    """Database access shared by the receiver and the worker."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction that commits when the block ends and rolls back on error."""
+        async with self.engine.begin() as connection:
+            yield Transaction(connection)
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+    async def get_password_call(self, verification_call_uuid: str) -> PasswordCallRecord | None:
+        """The stored call, or None."""
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    password_calls.select().where(
+                        password_calls.c.verification_call_uuid == verification_call_uuid
+                    )
+                )
+            ).first()
+        return None if row is None else _record(row)
+
+    async def unpublished_events(
+        self, *, created_before: dt.datetime, limit: int
+    ) -> Sequence[OutboxEvent]:
+        """Outbox events not yet confirmed by the broker, oldest first."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(
+                    outbox.c.event_id,
+                    outbox.c.routing_key,
+                    outbox.c.body,
+                    outbox.c.correlation_id,
+                    outbox.c.created_at,
+                )
+                .where(outbox.c.published_at.is_(None), outbox.c.created_at < created_before)
+                .order_by(outbox.c.created_at)
+                .limit(limit)
+            )
+            return [OutboxEvent(**row._mapping) for row in rows]
+
+    async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
+        """Record that the broker confirmed these events."""
+        if not event_ids:
+            return
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                outbox.update()
+                .where(outbox.c.event_id.in_(event_ids), outbox.c.published_at.is_(None))
+                .values(published_at=now)
+            )

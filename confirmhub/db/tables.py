@@ -1,0 +1,78 @@
+"""Table definitions; Alembic migrations are the source of truth for the live schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps no offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+password_calls = sa.Table(
+    "password_calls",
+    metadata,
+    sa.Column("verification_call_uuid", sa.String(128), primary_key=True),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    # Filled by the initiation; a CDR for a call never initiated here leaves them null.
+    sa.Column("phone_number", sa.String(32)),
+    sa.Column("caller_number", sa.String(32)),
+    sa.Column("code_hash", sa.String(256)),
+    sa.Column("initiated_at", UtcDateTime()),
+    # Filled by the CDR; null until it arrives.
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("q931_status", sa.Integer),
+    sa.Column("final_status", sa.String(64)),
+    sa.Column("completed_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("routing_key", sa.String(128), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("correlation_id", sa.String(128)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("published_at", UtcDateTime()),
+    sa.Index(
+        "ix_outbox_unpublished",
+        "created_at",
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    ),
+)

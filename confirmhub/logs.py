@@ -1,0 +1,60 @@
+"""structlog set-up: JSON lines by default, one canonical line per request or message."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# Keys whose values are secrets wherever they appear; a guard in depth, since code never
+# passes raw secrets to the logger on purpose.
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "application_token",
+        "authorization",
+        "secret",
+        "password",
+        "code",
+        "verification_code",
+        "api_secret",
+    }
+)
+
+
+def _drop_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in _SECRET_KEYS.intersection(event_dict):
+        event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(*, log_format: str = "json", level: str = "info") -> None:
+    """Configure structlog and the stdlib root logger once per process."""
+    numeric_level = logging.getLevelName(level.upper())
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_secrets,
+    ]
+    renderer: structlog.types.Processor
+    if log_format == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    else:
+        shared.append(structlog.processors.dict_tracebacks)
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Third-party libraries log through stdlib; keep them quiet unless something is wrong.
+    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=sys.stderr)

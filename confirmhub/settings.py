@@ -1,0 +1,55 @@
+"""The one settings class: every ``CONFIRMHUB_*`` variable, built once in the CLI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from confirmhub.redact import redact_url
+
+MCN_PUBLIC_API_URL = "https://paidmethods.mcn.ru"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration read from the environment (prefix ``CONFIRMHUB_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFIRMHUB_", extra="ignore", frozen=True)
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///confirmhub.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    mcn_webhook_secret: SecretStr | None = None
+    mcn_api_url: str = MCN_PUBLIC_API_URL
+    mcn_api_token: SecretStr | None = None
+    mcn_api_timeout: float = Field(default=10.0, gt=0)
+    bitrix24_application_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    bitrix24_trust_install: bool = False
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Tuning beyond the contract; the defaults suit one machine.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    publish_confirm_timeout: float = Field(default=5.0, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
+    worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    worker_delivery_limit: int = Field(default=10, ge=1)
+    outbox_relay_interval: float = Field(default=2.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    def public_view(self) -> dict[str, object]:
+        """The effective configuration with every secret and URL password masked."""
+        view: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if name in {"amqp_url", "database_url"}:
+                view[name] = redact_url(getattr(self, name).get_secret_value())
+            elif isinstance(value, SecretStr):
+                view[name] = "**********"
+            elif name == "bitrix24_application_tokens":
+                view[name] = dict.fromkeys(value, "**********")
+            else:
+                view[name] = value
+        return view

@@ -1,0 +1,1 @@
+"""The receiver: webhooks in, confirmed publishes out, and the admin API."""

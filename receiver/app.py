@@ -1,0 +1,70 @@
+"""The receiver's application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from confirmhub.broker import ConfirmingPublisher
+from confirmhub.db.store import Store
+from confirmhub.resources import open_broker, open_database
+from confirmhub.settings import Settings
+from receiver import health, mcn_webhook, password_calls_api
+from receiver.keys import BROKER, MCN_CLIENT, PUBLISHER, SETTINGS, STORE
+from receiver.mcn_client import McnClient
+from receiver.middleware import admin_auth, request_context
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    async with open_database(app[SETTINGS]) as engine:
+        app[STORE] = Store(engine)
+        yield
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with open_broker(settings) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        app[BROKER] = connection
+        app[PUBLISHER] = ConfirmingPublisher(
+            channel, confirm_timeout=settings.publish_confirm_timeout
+        )
+        yield
+
+
+async def _mcn_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession(raise_for_status=False) as session:
+        app[MCN_CLIENT] = McnClient(
+            session,
+            base_url=settings.mcn_api_url,
+            token=settings.mcn_api_token,
+            timeout=settings.mcn_api_timeout,
+        )
+        yield
+
+
+def create_app(
+    settings: Settings, *, extra_contexts: tuple[CleanupContext, ...] = ()
+) -> web.Application:
+    """Build the receiver: routes, middlewares, and one cleanup context per connection."""
+    # aiohttp's own limit is a backstop; handlers enforce the real one while reading.
+    app = web.Application(
+        middlewares=[request_context, admin_auth],
+        client_max_size=settings.max_body_bytes + 1,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_database, _broker, _mcn_client, *extra_contexts])
+    app.router.add_post("/webhooks/mcn/password-call", mcn_webhook.receive_cdr)
+    app.router.add_post("/api/v1/password-calls", password_calls_api.create_password_call)
+    app.router.add_get(
+        "/api/v1/password-calls/{verification_call_uuid}", password_calls_api.get_password_call
+    )
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    return app

@@ -1,0 +1,86 @@
+"""Errors a request can end in, each with one HTTP status.
+
+    ReceiverError
+    ├── BadRequest            400  the body cannot be parsed
+    ├── Unauthorized          401  missing or wrong secret, token or portal
+    ├── NotFound              404  no such resource
+    ├── Conflict              409  the request contradicts stored state
+    ├── PayloadTooLarge       413  body over the limit
+    ├── UnsupportedMediaType  415  content type not JSON or form
+    ├── InvalidPayload        422  well-formed but invalid
+    ├── UpstreamError         502  an outside API failed
+    └── NotConfigured         503  a feature lacks its configuration
+
+Dependency failures (``confirmhub.errors.ServiceUnavailable``) map to 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ReceiverError(Exception):
+    """Root of errors that end a request with a problem+json response."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class BadRequest(ReceiverError):
+    """The body cannot be parsed."""
+
+    status, title, slug = 400, "Bad Request", "unparseable-body"
+
+
+class Unauthorized(ReceiverError):
+    """Missing or wrong credentials."""
+
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class NotFound(ReceiverError):
+    """No such resource."""
+
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class Conflict(ReceiverError):
+    """The request contradicts stored state."""
+
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PayloadTooLarge(ReceiverError):
+    """The body is over the size limit."""
+
+    status, title, slug = 413, "Payload Too Large", "payload-too-large"
+
+
+class UnsupportedMediaType(ReceiverError):
+    """The content type is neither JSON nor a form."""
+
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
+class InvalidPayload(ReceiverError):
+    """Well-formed but failing validation."""
+
+    status, title, slug = 422, "Unprocessable Content", "invalid-payload"
+
+
+class UpstreamError(ReceiverError):
+    """An outside API answered with an error or not at all."""
+
+    status, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+class NotConfigured(ReceiverError):
+    """The feature needs configuration that is missing."""
+
+    status, title, slug = 503, "Service Unavailable", "not-configured"

@@ -1,0 +1,17 @@
+"""Typed app keys: the dependencies ``create_app`` puts on the application."""
+
+from __future__ import annotations
+
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from confirmhub.broker import ConfirmingPublisher
+from confirmhub.db.store import Store
+from confirmhub.settings import Settings
+from receiver.mcn_client import McnClient
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+PUBLISHER = web.AppKey("publisher", ConfirmingPublisher)
+BROKER = web.AppKey("broker", AbstractRobustConnection)
+MCN_CLIENT = web.AppKey("mcn_client", McnClient)

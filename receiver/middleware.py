@@ -1,0 +1,148 @@
+"""Middlewares: request id and canonical log line, problem+json errors, admin auth."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy import exc as sa_exc
+
+from confirmhub import metrics
+from confirmhub.errors import ServiceUnavailable
+from receiver.auth import bearer_token, require_secret
+from receiver.errors import ReceiverError
+from receiver.keys import SETTINGS
+
+log = structlog.get_logger("confirmhub.receiver")
+
+# A database or network failure on our side: the client should retry, not see a 500.
+DEPENDENCY_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
+
+REQUEST_ID = "request_id"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """An ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": f"urn:confirmhub:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _to_problem(request: web.Request, exc: Exception) -> web.Response:
+    if isinstance(exc, ReceiverError):
+        return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, errors=exc.errors)
+    if isinstance(exc, ServiceUnavailable):
+        retry_after = str(request.app[SETTINGS].retry_after_seconds)
+        return problem_response(
+            503,
+            "Service Unavailable",
+            "the request was not made durable; retry later",
+            slug="unavailable",
+            headers={"Retry-After": retry_after},
+        )
+    if isinstance(exc, web.HTTPException):
+        return problem_response(
+            exc.status,
+            exc.reason,
+            exc.text or exc.reason,
+            slug=exc.reason.lower().replace(" ", "-"),
+            headers={k: v for k, v in exc.headers.items() if k in {"Allow"}},
+        )
+    return problem_response(
+        500, "Internal Server Error", "an unexpected error occurred", slug="internal"
+    )
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id, map errors to problem+json, and log one line per request."""
+    started = time.perf_counter()
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    error: Exception | None = None
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = exc
+        response = _to_problem(request, exc)
+    except (ReceiverError, ServiceUnavailable) as exc:
+        error = exc
+        response = _to_problem(request, exc)
+    except DEPENDENCY_ERRORS as exc:
+        error = exc
+        log.warning("request.dependency_unavailable", error_type=type(exc).__name__)
+        response = _to_problem(request, ServiceUnavailable(str(exc)))
+    except Exception as exc:
+        error = exc
+        log.exception("request.unexpected_error")
+        response = _to_problem(request, exc)
+    response.headers["X-Request-ID"] = request_id
+    elapsed = time.perf_counter() - started
+    route = _route_name(request)
+    metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status)).inc()
+    metrics.HTTP_LATENCY.labels(route).observe(elapsed)
+    if route.startswith("/webhooks/"):
+        metrics.WEBHOOKS_RECEIVED.labels(route.split("/")[2], str(response.status)).inc()
+    # The path only: a query string may carry a webhook secret.
+    log.info(
+        "http.request",
+        method=request.method,
+        path=request.path,
+        route=route,
+        status=response.status,
+        duration_ms=round(elapsed * 1000, 2),
+        error=None if error is None else type(error).__name__,
+        detail=getattr(error, "detail", None),
+    )
+    return response
+
+
+@web.middleware
+async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require the admin bearer token on every ``/api/`` route."""
+    if request.path.startswith("/api/"):
+        require_secret(
+            bearer_token(request), request.app[SETTINGS].admin_token, what="admin bearer token"
+        )
+    return await handler(request)

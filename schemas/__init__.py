@@ -1,0 +1,1 @@
+"""The contracts: webhook payloads, queue messages and API bodies. Pure pydantic, no I/O."""

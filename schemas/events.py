@@ -1,0 +1,54 @@
+"""Downstream events published to the ``confirmhub.events`` topic exchange."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from schemas.base import OwnModel
+
+EVENTS_EXCHANGE = "confirmhub.events"
+
+# Fixed namespace so that one state transition always yields the same event id.
+_EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-52a4-4b8e-9a57-3f0c8f3f4a11")
+
+
+class CallOutcome(StrEnum):
+    """How a password call ended, from its Q.931 status and final status."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    BILLING_FAILED = "billing_failed"
+    UNAVAILABLE = "unavailable"
+
+
+def event_id_for(*natural_key: str) -> uuid.UUID:
+    """A deterministic event id: a UUIDv5 of the transition's natural key."""
+    return uuid.uuid5(_EVENT_NAMESPACE, "\x1f".join(natural_key))
+
+
+class PasswordCallOutcomeData(OwnModel):
+    """``data`` of ``password_call.<outcome>``."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    phone_number: str | None
+    q931_status: int
+    final_status: str | None
+    outcome: CallOutcome
+    q850_cause: str
+
+
+class EventEnvelope(OwnModel):
+    """The body of every downstream event."""
+
+    event_id: uuid.UUID
+    type: str
+    occurred_at: dt.datetime
+    schema_version: Literal[1] = 1
+    data: PasswordCallOutcomeData

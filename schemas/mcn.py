@@ -1,0 +1,58 @@
+"""MCN password calls: the CDR webhook and the outbound password-call API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, ConfigDict, Field, StringConstraints
+
+from schemas.base import OwnModel, UpstreamModel
+
+# `<call id>_<account id>`; split at the last underscore, so call ids may hold underscores.
+VerificationCallUuid = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=128, pattern=r"^[A-Za-z0-9._:-]+_[A-Za-z0-9.:-]+$"
+    ),
+]
+PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{7,15}$")]
+VerificationCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
+
+_UUID_ALIASES = AliasChoices("verification_call_uuid", "verification_uuid")
+
+
+def split_verification_call_uuid(value: str) -> tuple[str, str]:
+    """Split ``<call id>_<account id>`` at the last underscore."""
+    call_id, _, account_id = value.rpartition("_")
+    return call_id, account_id
+
+
+class PasswordCallCdr(UpstreamModel):
+    """One password-call CDR as MCN posts it; extra fields are kept, numbers may be strings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    verification_call_uuid: VerificationCallUuid = Field(validation_alias=_UUID_ALIASES)
+    # Q.850 cause values are 7 bits; the wider bound only keeps storage safe.
+    q931_status: int = Field(ge=0, le=65535)
+    final_status: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class PasswordCallRequest(OwnModel):
+    """Our API body for placing a call; the same fields as MCN's own request."""
+
+    phone_number: PhoneNumber
+    verification_code: VerificationCode | None = None
+    is_with_redirect: bool = False
+
+
+class McnPasswordCallResponse(UpstreamModel):
+    """MCN's answer to ``POST /api/protected/api/auth/passwordcall``."""
+
+    ok: bool
+    caller_number: str | None = None
+    verification_code: str | None = None
+    verification_call_uuid: VerificationCallUuid | None = Field(
+        default=None, validation_alias=_UUID_ALIASES
+    )
+    is_redirect: bool | None = None

@@ -1,0 +1,1 @@
+"""The worker: consume inbound webhooks, correlate, store state, publish downstream events."""

@@ -1,0 +1,41 @@
+"""Building downstream events from stored state transitions."""
+
+from __future__ import annotations
+
+from confirmhub.db.store import OutboxEvent, PasswordCallRecord
+from confirmhub.outcomes import q850_cause_name
+from schemas.events import CallOutcome, EventEnvelope, PasswordCallOutcomeData, event_id_for
+
+
+def password_call_outcome_event(
+    record: PasswordCallRecord, *, correlation_id: str | None
+) -> OutboxEvent:
+    """``password_call.<outcome>`` for a call whose CDR was just recorded."""
+    assert record.outcome is not None
+    assert record.q931_status is not None
+    assert record.completed_at is not None
+    outcome = CallOutcome(record.outcome)
+    routing_key = f"password_call.{outcome.value}"
+    envelope = EventEnvelope(
+        # One outcome per call, so the call alone keys the transition.
+        event_id=event_id_for("password_call.completed", record.verification_call_uuid),
+        type=routing_key,
+        occurred_at=record.completed_at,
+        data=PasswordCallOutcomeData(
+            verification_call_uuid=record.verification_call_uuid,
+            call_id=record.call_id,
+            account_id=record.account_id,
+            phone_number=record.phone_number,
+            q931_status=record.q931_status,
+            final_status=record.final_status,
+            outcome=outcome,
+            q850_cause=q850_cause_name(record.q931_status),
+        ),
+    )
+    return OutboxEvent(
+        event_id=str(envelope.event_id),
+        routing_key=routing_key,
+        body=envelope.model_dump_json().encode(),
+        correlation_id=correlation_id,
+        created_at=record.completed_at,
+    )

@@ -1,0 +1,77 @@
+"""Publishing outbox events: right after commit, and again by a sweep for any left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+
+import structlog
+
+from confirmhub import metrics
+from confirmhub.broker import ConfirmingPublisher
+from confirmhub.db.store import OutboxEvent, Store
+from confirmhub.errors import PublishFailed
+from schemas.events import EVENTS_EXCHANGE
+
+log = structlog.get_logger("confirmhub.worker")
+
+# A row younger than this is probably still being published inline by its own handler.
+_SWEEP_GRACE = dt.timedelta(seconds=5)
+_SWEEP_BATCH = 500
+
+
+class OutboxRelay:
+    """Moves committed events from the outbox to the events exchange."""
+
+    def __init__(self, store: Store, publisher: ConfirmingPublisher) -> None:
+        self._store = store
+        self._publisher = publisher
+
+    async def _publish(self, event: OutboxEvent) -> None:
+        await self._publisher.publish(
+            exchange=EVENTS_EXCHANGE,
+            routing_key=event.routing_key,
+            body=event.body,
+            message_id=event.event_id,
+            # Consumers bind their own queues; with none bound an event has no audience.
+            mandatory=False,
+            message_type=event.routing_key,
+            correlation_id=event.correlation_id,
+        )
+        metrics.EVENTS_PUBLISHED.labels(event.routing_key).inc()
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> int:
+        """Publish and mark events; those the broker refuses stay for the sweep."""
+        results = await asyncio.gather(
+            *(self._publish(event) for event in events), return_exceptions=True
+        )
+        done = [event.event_id for event, result in zip(events, results, strict=True) if not result]
+        for result in results:
+            if isinstance(result, PublishFailed):
+                log.warning("outbox.publish_deferred", error=str(result))
+            elif isinstance(result, BaseException):
+                raise result
+        await self._store.mark_published(done, now=dt.datetime.now(dt.UTC))
+        return len(done)
+
+    async def sweep_once(self) -> int:
+        """Publish every event older than the grace period still unpublished."""
+        created_before = dt.datetime.now(dt.UTC) - _SWEEP_GRACE
+        events = await self._store.unpublished_events(
+            created_before=created_before, limit=_SWEEP_BATCH
+        )
+        if not events:
+            return 0
+        published = await self.publish(events)
+        log.info("outbox.swept", found=len(events), published=published)
+        return published
+
+    async def run(self, interval: float) -> None:
+        """Sweep forever; failures are logged and retried at the next tick."""
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception as exc:
+                log.warning("outbox.sweep_failed", error_type=type(exc).__name__)
+            await asyncio.sleep(interval)
