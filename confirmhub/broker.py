@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Mapping
 
 import aio_pika
@@ -26,6 +27,8 @@ from schemas.inbound import INBOUND_EXCHANGE, MCN_CDR_ROUTING_KEY
 DEAD_LETTER_EXCHANGE = "confirmhub.dead-letter"
 DEAD_LETTER_QUEUE = "confirmhub.dead-letter"
 MCN_CDR_QUEUE = "confirmhub.worker.mcn-cdr"
+# A queue argument, so fixed: RabbitMQ refuses to redeclare a queue with another value.
+DELIVERY_LIMIT = 10
 
 # Worker queue name → the inbound routing keys it takes.
 WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {MCN_CDR_QUEUE: (MCN_CDR_ROUTING_KEY,)}
@@ -35,6 +38,9 @@ BrokerHeaders = dict[str, FieldValue]
 
 async def connect(url: str) -> AbstractRobustConnection:
     """Open a self-reconnecting connection; BrokerUnavailable with a clear message if down."""
+    # aiormq logs a failed first attempt itself; the error below says it once, clearly.
+    transport_log = logging.getLogger("aiormq.connection")
+    transport_log.disabled = True
     try:
         return await aio_pika.connect_robust(
             url, timeout=10, client_properties={"connection_name": "confirmhub"}
@@ -44,9 +50,11 @@ async def connect(url: str) -> AbstractRobustConnection:
             f"cannot reach RabbitMQ at {redact_url(url)} ({type(exc).__name__}: {exc}); "
             "start it (rabbitmq-server -detached) or set CONFIRMHUB_AMQP_URL"
         ) from exc
+    finally:
+        transport_log.disabled = False
 
 
-async def declare_topology(channel: AbstractChannel, *, delivery_limit: int) -> None:
+async def declare_topology(channel: AbstractChannel) -> None:
     """Declare exchanges and worker queues; idempotent, so every process may call it."""
     inbound = await channel.declare_exchange(INBOUND_EXCHANGE, ExchangeType.TOPIC, durable=True)
     await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
@@ -63,7 +71,7 @@ async def declare_topology(channel: AbstractChannel, *, delivery_limit: int) -> 
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
-                "x-delivery-limit": delivery_limit,
+                "x-delivery-limit": DELIVERY_LIMIT,
                 "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
                 # At-least-once dead-lettering needs reject-publish overflow.
                 "x-dead-letter-strategy": "at-least-once",

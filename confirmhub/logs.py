@@ -56,5 +56,15 @@ def configure_logging(*, log_format: str = "json", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # Third-party libraries log through stdlib; keep them quiet unless something is wrong.
-    logging.basicConfig(level=max(numeric_level, logging.WARNING), stream=sys.stderr)
+    # Third-party libraries log through stdlib: render their lines the same way, and keep
+    # them quiet unless something is wrong.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric_level, logging.WARNING))

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.exceptions import ChannelPreconditionFailed
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import connect, declare_topology
 from confirmhub.db.engine import create_engine
 from confirmhub.db.migrate import current_revision, head_revision
-from confirmhub.errors import DatabaseUnavailable
+from confirmhub.errors import BrokerUnavailable, DatabaseUnavailable
 from confirmhub.redact import redact_url
 from confirmhub.settings import Settings
 
@@ -46,7 +47,13 @@ async def open_broker(settings: Settings) -> AsyncIterator[AbstractRobustConnect
     connection = await connect(settings.amqp_url.get_secret_value())
     try:
         channel: AbstractChannel = await connection.channel()
-        await declare_topology(channel, delivery_limit=settings.worker_delivery_limit)
+        try:
+            await declare_topology(channel)
+        except ChannelPreconditionFailed as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ refused the topology ({exc}); a queue or exchange exists with "
+                "other arguments: delete it, or point CONFIRMHUB_AMQP_URL at another vhost"
+            ) from exc
         await channel.close()
         yield connection
     finally:

@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     publish_confirm_timeout: float = Field(default=5.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
-    worker_delivery_limit: int = Field(default=10, ge=1)
     outbox_relay_interval: float = Field(default=2.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 

@@ -28,7 +28,8 @@ def _cdr_items(document: Any) -> list[Any]:
         return [document]
     if isinstance(document, list) and document:
         return document
-    raise InvalidPayload("body must be a CDR object or a non-empty array of CDR objects")
+    message = "body must be a CDR object or a non-empty array of CDR objects"
+    raise InvalidPayload(message, errors=[{"loc": [], "msg": message, "type": "shape"}])
 
 
 async def receive_cdr(request: web.Request) -> web.Response:

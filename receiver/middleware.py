@@ -24,7 +24,7 @@ log = structlog.get_logger("confirmhub.receiver")
 # A database or network failure on our side: the client should retry, not see a 500.
 DEPENDENCY_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
-REQUEST_ID = "request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

@@ -29,7 +29,6 @@ def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
         status="calling" if record.outcome is None else "completed",
         outcome=None if record.outcome is None else CallOutcome(record.outcome),
         phone_number=record.phone_number,
-        caller_number=record.caller_number,
         q931_status=record.q931_status,
         final_status=record.final_status,
         q850_cause=None if record.q931_status is None else q850_cause_name(record.q931_status),
@@ -62,7 +61,6 @@ async def create_password_call(request: web.Request) -> web.Response:
             call_id=call_id,
             account_id=account_id,
             phone_number=call.phone_number,
-            caller_number=answer.caller_number,
             code_hash=code_hash,
             now=dt.datetime.now(dt.UTC),
         )

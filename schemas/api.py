@@ -30,7 +30,6 @@ class PasswordCallView(OwnModel):
     status: PasswordCallStatus
     outcome: CallOutcome | None
     phone_number: str | None
-    caller_number: str | None
     q931_status: int | None
     final_status: str | None
     q850_cause: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from schemas.base import OwnModel, UpstreamModel
 
@@ -17,6 +17,17 @@ VerificationCallUuid = Annotated[
 ]
 PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{7,15}$")]
 VerificationCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
+
+
+def _reject_bool(value: object) -> object:
+    # Lax int parsing would turn JSON true into status 1, a real cause ("unallocated").
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+# Q.850 cause values are 7 bits; the wider bound only keeps storage safe.
+Q931Status = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=65535)]
 
 _UUID_ALIASES = AliasChoices("verification_call_uuid", "verification_uuid")
 
@@ -33,8 +44,7 @@ class PasswordCallCdr(UpstreamModel):
     model_config = ConfigDict(extra="allow")
 
     verification_call_uuid: VerificationCallUuid = Field(validation_alias=_UUID_ALIASES)
-    # Q.850 cause values are 7 bits; the wider bound only keeps storage safe.
-    q931_status: int = Field(ge=0, le=65535)
+    q931_status: Q931Status
     final_status: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
@@ -50,7 +60,7 @@ class McnPasswordCallResponse(UpstreamModel):
     """MCN's answer to ``POST /api/protected/api/auth/passwordcall``."""
 
     ok: bool
-    caller_number: str | None = None
+    # caller_number is not kept: its last four digits are the verification code.
     verification_code: str | None = None
     verification_call_uuid: VerificationCallUuid | None = Field(
         default=None, validation_alias=_UUID_ALIASES

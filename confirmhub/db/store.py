@@ -23,7 +23,6 @@ class PasswordCallRecord:
     call_id: str
     account_id: str
     phone_number: str | None
-    caller_number: str | None
     code_hash: str | None
     initiated_at: dt.datetime | None
     outcome: str | None
@@ -132,14 +131,12 @@ class Transaction:
         call_id: str,
         account_id: str,
         phone_number: str,
-        caller_number: str | None,
         code_hash: str | None,
         now: dt.datetime,
     ) -> PasswordCallRecord:
         """Store an initiated call; a CDR that arrived first keeps its outcome."""
         initiation = {
             "phone_number": phone_number,
-            "caller_number": caller_number,
             "code_hash": code_hash,
             "initiated_at": now,
         }

@@ -47,8 +47,8 @@ password_calls = sa.Table(
     sa.Column("call_id", sa.String(128), nullable=False),
     sa.Column("account_id", sa.String(64), nullable=False),
     # Filled by the initiation; a CDR for a call never initiated here leaves them null.
+    # MCN's caller_number is never stored: its last four digits are the code.
     sa.Column("phone_number", sa.String(32)),
-    sa.Column("caller_number", sa.String(32)),
     sa.Column("code_hash", sa.String(256)),
     sa.Column("initiated_at", UtcDateTime()),
     # Filled by the CDR; null until it arrives.

@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("call_id", sa.String(128), nullable=False),
         sa.Column("account_id", sa.String(64), nullable=False),
         sa.Column("phone_number", sa.String(32)),
-        sa.Column("caller_number", sa.String(32)),
         sa.Column("code_hash", sa.String(256)),
         sa.Column("initiated_at", UtcDateTime()),
         sa.Column("outcome", sa.String(32)),

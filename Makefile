@@ -1,0 +1,38 @@
+# Two entry points a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck unit install services clean
+
+$(BIN)/confirmhub: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/confirmhub
+
+## run: install, then serve receiver and worker on the embedded default (SQLite + local RabbitMQ)
+run: install
+	scripts/ensure-services rabbitmq
+	$(BIN)/confirmhub run
+
+services:
+	scripts/ensure-services
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install services
+	$(BIN)/pytest
+
+## test: install, make sure RabbitMQ and PostgreSQL are up, then lint, type-check and test
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

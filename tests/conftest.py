@@ -1,0 +1,177 @@
+"""Fixtures on the real things: RabbitMQ, SQLite, PostgreSQL and the HTTP stack."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from confirmhub.broker import DEAD_LETTER_QUEUE, WORKER_QUEUES, declare_topology
+from confirmhub.db.engine import create_engine
+from confirmhub.db.migrate import upgrade_to_head
+from confirmhub.db.tables import metadata
+from confirmhub.logs import configure_logging
+from confirmhub.settings import Settings
+from receiver.app import create_app
+from tests import services
+from tests.fakes import FakeMcn
+from tests.helpers import EventTap
+from worker.app import running_worker
+
+ADMIN_TOKEN = "test-admin-token-7f3a"
+WEBHOOK_SECRET = "test-mcn-webhook-secret-91c2"
+MCN_API_TOKEN = "test-mcn-api-token-4be8"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    configure_logging(log_format="json", level="info")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A private vhost on the real RabbitMQ for this session."""
+    vhost = services.create_vhost()
+    yield f"{services.AMQP_BASE}/{vhost}"
+    services.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private, migrated database on the real PostgreSQL for this session."""
+    # Requested lazily from async fixtures, so its own event loops run in a thread.
+    name, url = services.off_loop(services.create_database)
+    services.off_loop(upgrade_to_head, url)
+    yield url
+    services.off_loop(services.drop_database, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database backend; modules parametrize this to run on both."""
+    return "sqlite"
+
+
+async def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            names = ", ".join(table.name for table in metadata.sorted_tables)
+            await connection.exec_driver_sql(f"TRUNCATE {names}")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> str:
+    """An empty, migrated database of the chosen backend."""
+    if backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        await _truncate_all(url)
+        return url
+    path = tmp_path / "confirmhub.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def amqp(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    """A test-side broker connection, with the topology declared and its queues emptied."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    await declare_topology(channel)
+    for name in (*WORKER_QUEUES, DEAD_LETTER_QUEUE):
+        queue = await channel.get_queue(name)
+        await queue.purge()
+    await channel.close()
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def channel(amqp: AbstractRobustConnection) -> AsyncIterator[AbstractChannel]:
+    """A channel for the test's own inspection of the broker."""
+    channel = await amqp.channel()
+    yield channel
+    await channel.close()
+
+
+@pytest.fixture
+async def fake_mcn(aiohttp_server: AiohttpServer) -> FakeMcn:
+    """MCN's password-call API as a real HTTP server on loopback."""
+    fake = FakeMcn()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url(""))
+    return fake
+
+
+@pytest.fixture
+def settings(
+    database_url: str, amqp_url: str, amqp: AbstractRobustConnection, fake_mcn: FakeMcn
+) -> Settings:
+    """Settings for the app under test: real broker and database, known secrets."""
+    return Settings(
+        amqp_url=SecretStr(amqp_url),
+        database_url=SecretStr(database_url),
+        admin_token=SecretStr(ADMIN_TOKEN),
+        mcn_webhook_secret=SecretStr(WEBHOOK_SECRET),
+        mcn_api_url=fake_mcn.url,
+        mcn_api_token=SecretStr(MCN_API_TOKEN),
+        mcn_api_timeout=3.0,
+        outbox_relay_interval=0.5,
+        publish_confirm_timeout=3.0,
+    )
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: AiohttpClient,
+) -> Callable[[Settings], Awaitable[TestClient]]:  # type: ignore[type-arg]
+    """Start the receiver app for given settings behind a real HTTP server."""
+
+    async def make(settings: Settings) -> TestClient:  # type: ignore[type-arg]
+        return await aiohttp_client(create_app(settings))
+
+    return make
+
+
+@pytest.fixture
+async def client(
+    make_client: Callable[[Settings], Awaitable[TestClient]],  # type: ignore[type-arg]
+    settings: Settings,
+) -> TestClient:  # type: ignore[type-arg]
+    """The receiver app with the default test settings."""
+    return await make_client(settings)
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[None]:
+    """A worker running in the test's event loop."""
+    async with running_worker(settings):
+        yield
+
+
+@pytest.fixture
+async def events(channel: AbstractChannel) -> AsyncIterator[EventTap]:
+    """A queue bound to ``confirmhub.events`` as a downstream consumer would bind one."""
+    tap = await EventTap.bind(channel)
+    yield tap
+    await asyncio.shield(tap.close())

@@ -1,0 +1,38 @@
+"""Masking and hashing of secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from confirmhub.codes import code_matches, hash_code
+from confirmhub.redact import redact_url, sha256_hex
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
+        ("sqlite+aiosqlite:///confirmhub.db", "sqlite+aiosqlite:///confirmhub.db"),
+        (
+            "postgresql+asyncpg://u:p%40ss@db/x?sslmode=require",
+            "postgresql+asyncpg://u:***@db/x?***",
+        ),
+        ("amqp://user@h/", "amqp://user@h/"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_code_hash_verifies_and_is_salted() -> None:
+    stored = hash_code("1234")
+    assert "1234" not in stored
+    assert code_matches("1234", stored)
+    assert not code_matches("1235", stored)
+    assert hash_code("1234") != stored
+    assert not code_matches("1234", "garbage")
+
+
+def test_sha256_hex() -> None:
+    assert sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
