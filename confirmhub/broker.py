@@ -21,17 +21,22 @@ from pamqp.commands import Basic
 
 from confirmhub.errors import BrokerUnavailable, PublishFailed
 from confirmhub.redact import redact_url
+from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
 from schemas.events import EVENTS_EXCHANGE
 from schemas.inbound import INBOUND_EXCHANGE, MCN_CDR_ROUTING_KEY
 
 DEAD_LETTER_EXCHANGE = "confirmhub.dead-letter"
 DEAD_LETTER_QUEUE = "confirmhub.dead-letter"
 MCN_CDR_QUEUE = "confirmhub.worker.mcn-cdr"
+BITRIX24_QUEUE = "confirmhub.worker.bitrix24"
 # A queue argument, so fixed: RabbitMQ refuses to redeclare a queue with another value.
 DELIVERY_LIMIT = 10
 
 # Worker queue name → the inbound routing keys it takes.
-WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {MCN_CDR_QUEUE: (MCN_CDR_ROUTING_KEY,)}
+WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {
+    MCN_CDR_QUEUE: (MCN_CDR_ROUTING_KEY,),
+    BITRIX24_QUEUE: (BITRIX24_METHOD_CONFIRM_ROUTING_KEY,),
+}
 
 BrokerHeaders = dict[str, FieldValue]
 

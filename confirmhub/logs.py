@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -35,8 +35,11 @@ def _drop_secrets(
     return event_dict
 
 
-def configure_logging(*, log_format: str = "json", level: str = "info") -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+def configure_logging(
+    *, log_format: str = "json", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger once per process (stderr by default)."""
+    output = stream or sys.stderr
     numeric_level = logging.getLevelName(level.upper())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -46,19 +49,19 @@ def configure_logging(*, log_format: str = "json", level: str = "info") -> None:
     ]
     renderer: structlog.types.Processor
     if log_format == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(colors=output.isatty())
     else:
         shared.append(structlog.processors.dict_tracebacks)
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=output),
         cache_logger_on_first_use=True,
     )
     # Third-party libraries log through stdlib: render their lines the same way, and keep
     # them quiet unless something is wrong.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(output)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

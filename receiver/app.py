@@ -11,17 +11,21 @@ from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
-from receiver import health, mcn_webhook, password_calls_api
-from receiver.keys import BROKER, MCN_CLIENT, PUBLISHER, SETTINGS, STORE
+from receiver import bitrix24_api, bitrix24_webhook, health, mcn_webhook, password_calls_api
+from receiver.keys import BROKER, MCN_CLIENT, PORTALS, PUBLISHER, SETTINGS, STORE
 from receiver.mcn_client import McnClient
 from receiver.middleware import admin_auth, request_context
+from receiver.portals import PortalDirectory
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    async with open_database(app[SETTINGS]) as engine:
+    settings = app[SETTINGS]
+    async with open_database(settings) as engine:
         app[STORE] = Store(engine)
+        app[PORTALS] = PortalDirectory(app[STORE], trust_install=settings.bitrix24_trust_install)
+        await app[PORTALS].load_configured(settings.bitrix24_application_tokens)
         yield
 
 
@@ -60,6 +64,14 @@ def create_app(
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_database, _broker, _mcn_client, *extra_contexts])
     app.router.add_post("/webhooks/mcn/password-call", mcn_webhook.receive_cdr)
+    app.router.add_post("/webhooks/bitrix24", bitrix24_webhook.receive_event)
+    app.router.add_put("/api/v1/method-confirmations", bitrix24_api.register_method_confirmation)
+    app.router.add_get(
+        "/api/v1/method-confirmations/{member_id}/{token_sha256}/{method}",
+        bitrix24_api.get_method_confirmation,
+    )
+    app.router.add_put("/api/v1/bitrix24/portals/{member_id}", bitrix24_api.put_portal)
+    app.router.add_delete("/api/v1/bitrix24/portals/{member_id}", bitrix24_api.delete_portal)
     app.router.add_post("/api/v1/password-calls", password_calls_api.create_password_call)
     app.router.add_get(
         "/api/v1/password-calls/{verification_call_uuid}", password_calls_api.get_password_call

@@ -9,9 +9,11 @@ from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
 from confirmhub.settings import Settings
 from receiver.mcn_client import McnClient
+from receiver.portals import PortalDirectory
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 PUBLISHER = web.AppKey("publisher", ConfirmingPublisher)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 MCN_CLIENT = web.AppKey("mcn_client", McnClient)
+PORTALS = web.AppKey("portals", PortalDirectory)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from schemas.base import OwnModel
+from schemas.bitrix24 import MethodConfirmationData
 
 EVENTS_EXCHANGE = "confirmhub.events"
 
@@ -51,4 +52,4 @@ class EventEnvelope(OwnModel):
     type: str
     occurred_at: dt.datetime
     schema_version: Literal[1] = 1
-    data: PasswordCallOutcomeData
+    data: PasswordCallOutcomeData | MethodConfirmationData

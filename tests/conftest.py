@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TextIO, cast
 
 import aio_pika
 import pytest
@@ -29,11 +32,24 @@ from worker.app import running_worker
 ADMIN_TOKEN = "test-admin-token-7f3a"
 WEBHOOK_SECRET = "test-mcn-webhook-secret-91c2"
 MCN_API_TOKEN = "test-mcn-api-token-4be8"
+# The portal of shared/fixtures/bitrix24_*.form.
+PORTAL_MEMBER_ID = "74ef8a46a75104de55d5d4a61b98ab6d"
+PORTAL_APPLICATION_TOKEN = "c289487163b58658eae5e8b42eaf11b8"
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Writes to whatever ``sys.stderr`` is now, so pytest's capfd sees every log line."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
-    configure_logging(log_format="json", level="info")
+    configure_logging(log_format="json", level="info", stream=cast(TextIO, _CurrentStderr()))
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +151,7 @@ def settings(
         mcn_webhook_secret=SecretStr(WEBHOOK_SECRET),
         mcn_api_url=fake_mcn.url,
         mcn_api_token=SecretStr(MCN_API_TOKEN),
+        bitrix24_application_tokens={PORTAL_MEMBER_ID: SecretStr(PORTAL_APPLICATION_TOKEN)},
         mcn_api_timeout=3.0,
         outbox_relay_interval=0.5,
         publish_confirm_timeout=3.0,

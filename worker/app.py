@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
+from aio_pika.abc import AbstractQueue
 
-from confirmhub.broker import MCN_CDR_QUEUE, ConfirmingPublisher
+from confirmhub.broker import BITRIX24_QUEUE, MCN_CDR_QUEUE, WORKER_QUEUES, ConfirmingPublisher
 from confirmhub.db.store import Store
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
+from schemas.bitrix24 import InboundMethodConfirm
 from schemas.inbound import InboundCdr
 from worker.consumer import Consumer
+from worker.method_confirmations import record_method_decision
 from worker.outbox import OutboxRelay
 from worker.password_calls import record_cdr
 
@@ -24,16 +27,25 @@ log = structlog.get_logger("confirmhub.worker")
 _DRAIN_TIMEOUT = 15.0
 
 
-def mcn_cdr_handler(store: Store, relay: OutboxRelay) -> Callable[[bytes], Awaitable[None]]:
-    """The handler for ``mcn.password_call.cdr`` messages."""
+MessageHandler = Callable[[bytes], Awaitable[None]]
 
-    async def handle(body: bytes) -> None:
+
+def queue_handlers(store: Store, relay: OutboxRelay) -> dict[str, MessageHandler]:
+    """The handler of each worker queue: decode, record in one transaction, publish."""
+
+    async def handle_mcn_cdr(body: bytes) -> None:
         message = InboundCdr.model_validate_json(body)
         event = await record_cdr(message, store, now=dt.datetime.now(dt.UTC))
         if event is not None:
             await relay.publish([event])
 
-    return handle
+    async def handle_method_confirm(body: bytes) -> None:
+        message = InboundMethodConfirm.model_validate_json(body)
+        event = await record_method_decision(message, store, now=dt.datetime.now(dt.UTC))
+        if event is not None:
+            await relay.publish([event])
+
+    return {MCN_CDR_QUEUE: handle_mcn_cdr, BITRIX24_QUEUE: handle_method_confirm}
 
 
 @asynccontextmanager
@@ -48,20 +60,22 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
         relay = OutboxRelay(store, publisher)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.worker_prefetch)
-        queue = await channel.get_queue(MCN_CDR_QUEUE, ensure=False)
-        consumer = Consumer(
-            queue_name=MCN_CDR_QUEUE, handler=mcn_cdr_handler(store, relay), publisher=publisher
-        )
-        consumer_tag = await queue.consume(consumer.on_message)
+        consumers: list[tuple[AbstractQueue, str, Consumer]] = []
+        for queue_name, handler in queue_handlers(store, relay).items():
+            queue = await channel.get_queue(queue_name, ensure=False)
+            consumer = Consumer(queue_name=queue_name, handler=handler, publisher=publisher)
+            consumers.append((queue, await queue.consume(consumer.on_message), consumer))
         sweeper = asyncio.create_task(relay.run(settings.outbox_relay_interval))
-        log.info("worker.started", queue=MCN_CDR_QUEUE, prefetch=settings.worker_prefetch)
+        log.info("worker.started", queues=list(WORKER_QUEUES), prefetch=settings.worker_prefetch)
         try:
             yield
         finally:
             sweeper.cancel()
-            with contextlib.suppress(Exception):
-                await queue.cancel(consumer_tag)
-            await consumer.drain(grace=_DRAIN_TIMEOUT)
+            for queue, consumer_tag, _ in consumers:
+                with contextlib.suppress(Exception):
+                    await queue.cancel(consumer_tag)
+            for _, _, consumer in consumers:
+                await consumer.drain(grace=_DRAIN_TIMEOUT)
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             # Closing the channel returns any unacknowledged message to the queue.

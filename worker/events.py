@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from confirmhub.db.bitrix24 import MethodConfirmationRecord
 from confirmhub.db.store import OutboxEvent, PasswordCallRecord
 from confirmhub.outcomes import q850_cause_name
+from schemas.bitrix24 import MethodConfirmationData, method_confirmation_event_type
 from schemas.events import CallOutcome, EventEnvelope, PasswordCallOutcomeData, event_id_for
 
 
@@ -38,4 +40,36 @@ def password_call_outcome_event(
         body=envelope.model_dump_json().encode(),
         correlation_id=correlation_id,
         created_at=record.completed_at,
+    )
+
+
+def method_confirmation_event(
+    record: MethodConfirmationRecord, *, correlation_id: str | None
+) -> OutboxEvent:
+    """``method_confirmation.confirmed`` or ``.denied`` for a decision just recorded."""
+    assert record.decided_at is not None
+    assert record.source_ts is not None
+    routing_key = method_confirmation_event_type(confirmed=record.status == "confirmed")
+    envelope = EventEnvelope(
+        # A decision is final for its token, so portal, token and method key the transition.
+        event_id=event_id_for(
+            "method_confirmation.decided", record.member_id, record.token_sha256, record.method
+        ),
+        type=routing_key,
+        occurred_at=record.decided_at,
+        data=MethodConfirmationData(
+            member_id=record.member_id,
+            domain=record.domain,
+            method=record.method,
+            token_sha256=record.token_sha256,
+            language_id=record.language_id,
+            source_ts=record.source_ts,
+        ),
+    )
+    return OutboxEvent(
+        event_id=str(envelope.event_id),
+        routing_key=routing_key,
+        body=envelope.model_dump_json().encode(),
+        correlation_id=correlation_id,
+        created_at=record.decided_at,
     )

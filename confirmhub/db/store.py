@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from confirmhub.db.engine import insert_for
 from confirmhub.db.tables import outbox, password_calls
 
 
@@ -52,12 +52,7 @@ class Transaction:
     """One database transaction; the worker's state change and its outbox row commit together."""
 
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    def _insert(self, table: sa.Table) -> Any:
-        if self._connection.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        self.connection = connection
 
     async def complete_password_call(
         self,
@@ -80,7 +75,7 @@ class Transaction:
         }
         # The outcome-is-null guard makes the transition conditional: of two workers racing
         # on one call, only one sees a row to update.
-        updated = await self._connection.execute(
+        updated = await self.connection.execute(
             password_calls.update()
             .where(
                 password_calls.c.verification_call_uuid == verification_call_uuid,
@@ -94,8 +89,8 @@ class Transaction:
             return _record(row)
         # No call awaiting an outcome: either a CDR for a call not (yet) initiated here,
         # or a duplicate. Insert-if-absent tells the two apart without a race.
-        inserted = await self._connection.execute(
-            self._insert(password_calls)
+        inserted = await self.connection.execute(
+            insert_for(self.connection, password_calls)
             .values(
                 verification_call_uuid=verification_call_uuid,
                 call_id=call_id,
@@ -111,8 +106,8 @@ class Transaction:
 
     async def add_outbox_event(self, event: OutboxEvent) -> bool:
         """Queue an event for publishing; False if an event with its id is already there."""
-        result = await self._connection.execute(
-            self._insert(outbox)
+        result = await self.connection.execute(
+            insert_for(self.connection, outbox)
             .values(
                 event_id=event.event_id,
                 routing_key=event.routing_key,
@@ -140,7 +135,7 @@ class Transaction:
             "code_hash": code_hash,
             "initiated_at": now,
         }
-        statement = self._insert(password_calls).values(
+        statement = insert_for(self.connection, password_calls).values(
             verification_call_uuid=verification_call_uuid,
             call_id=call_id,
             account_id=account_id,
@@ -153,10 +148,10 @@ class Transaction:
             set_={**initiation, "updated_at": now},
             where=password_calls.c.initiated_at.is_(None),
         ).returning(*password_calls.c)
-        row = (await self._connection.execute(statement)).first()
+        row = (await self.connection.execute(statement)).first()
         if row is None:  # initiated before: the first initiation stands
             row = (
-                await self._connection.execute(
+                await self.connection.execute(
                     password_calls.select().where(
                         password_calls.c.verification_call_uuid == verification_call_uuid
                     )
@@ -176,6 +171,12 @@ class Store:
         """A transaction that commits when the block ends and rolls back on error."""
         async with self.engine.begin() as connection:
             yield Transaction(connection)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads outside any write transaction."""
+        async with self.engine.connect() as connection:
+            yield connection
 
     async def ping(self) -> None:
         """Raise if the database cannot be reached."""

@@ -76,3 +76,30 @@ outbox = sa.Table(
         sqlite_where=sa.text("published_at IS NULL"),
     ),
 )
+
+bitrix24_portals = sa.Table(
+    "bitrix24_portals",
+    metadata,
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    # Only the SHA-256 of the application token is kept; requests are checked against it.
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("domain", sa.String(255)),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+method_confirmations = sa.Table(
+    "method_confirmations",
+    metadata,
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("method", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("domain", sa.String(255)),
+    sa.Column("language_id", sa.String(16)),
+    sa.Column("source_ts", sa.BigInteger),
+    sa.Column("decided_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,82 @@
+"""Which Bitrix24 portals we accept events from, and the token each must present."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from confirmhub.db import bitrix24 as db
+from confirmhub.db.engine import insert_for
+from confirmhub.db.store import Store
+from confirmhub.db.tables import bitrix24_portals
+from confirmhub.redact import sha256_hex
+
+# Compared against when a portal is unknown, so that the answer takes the same time.
+_NO_PORTAL = "0" * 64
+
+
+class PortalDirectory:
+    """Portal tokens live in the database, shared by every receiver and changed without restarts.
+
+    Tokens from ``CONFIRMHUB_BITRIX24_APPLICATION_TOKENS`` are written there at start-up as
+    ``config`` entries; a portal added or rotated through the API is an ``api`` entry that
+    configuration no longer overrides.
+    """
+
+    def __init__(self, store: Store, *, trust_install: bool) -> None:
+        self._store = store
+        self.trust_install = trust_install
+
+    async def load_configured(self, tokens: dict[str, SecretStr]) -> None:
+        """Write configured tokens, leaving portals managed through the API alone."""
+        now = dt.datetime.now(dt.UTC)
+        async with self._store.transaction() as tx:
+            for member_id, token in tokens.items():
+                digest = sha256_hex(token.get_secret_value())
+                statement = insert_for(tx.connection, bitrix24_portals).values(
+                    member_id=member_id,
+                    token_sha256=digest,
+                    source="config",
+                    created_at=now,
+                    updated_at=now,
+                )
+                await tx.connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["member_id"],
+                        set_={"token_sha256": digest, "updated_at": now},
+                        where=sa.and_(
+                            bitrix24_portals.c.source == "config",
+                            bitrix24_portals.c.token_sha256 != digest,
+                        ),
+                    )
+                )
+
+    async def is_known(self, member_id: str) -> bool:
+        """Whether any token is registered for ``member_id``."""
+        async with self._store.reading() as connection:
+            return await db.select_portal_token_hash(connection, member_id) is not None
+
+    async def authenticate(self, member_id: str, application_token: str) -> bool:
+        """Whether ``application_token`` is the one registered for ``member_id``."""
+        async with self._store.reading() as connection:
+            expected = await db.select_portal_token_hash(connection, member_id)
+        given = sha256_hex(application_token)
+        matches = hmac.compare_digest(given, expected or _NO_PORTAL)
+        return expected is not None and matches
+
+    async def learn_from_install(
+        self, member_id: str, application_token: str, *, domain: str | None
+    ) -> bool:
+        """Register a new portal from its install event; False if one is already known."""
+        async with self._store.transaction() as tx:
+            return await db.add_portal_if_absent(
+                tx.connection,
+                member_id=member_id,
+                token_sha256=sha256_hex(application_token),
+                domain=domain,
+                source="install",
+                now=dt.datetime.now(dt.UTC),
+            )
