@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from confirmhub.redact import redact_url
+from schemas.events import CallOutcome
 
 MCN_PUBLIC_API_URL = "https://paidmethods.mcn.ru"
 
@@ -28,6 +30,15 @@ class Settings(BaseSettings):
     mcn_api_timeout: float = Field(default=10.0, gt=0)
     bitrix24_application_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     bitrix24_trust_install: bool = False
+    # Fernet key (urlsafe base64, 32 bytes) encrypting provider secrets and the codes kept
+    # for SMS fallback; without it neither can be stored.
+    secrets_key: SecretStr | None = None
+    sms_fallback_outcomes: frozenset[CallOutcome] = frozenset(
+        {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE}
+    )
+    sms_timeout: float = Field(default=10.0, gt=0)
+    code_ttl_seconds: int = Field(default=600, ge=1)
+    max_code_attempts: int = Field(default=5, ge=1, le=100)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -38,6 +49,18 @@ class Settings(BaseSettings):
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
     outbox_relay_interval: float = Field(default=2.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "must be 32 url-safe base64-encoded bytes (a Fernet key)"
+                ) from None
+        return value
 
     def public_view(self) -> dict[str, object]:
         """The effective configuration with every secret and URL password masked."""

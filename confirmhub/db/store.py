@@ -31,6 +31,17 @@ class PasswordCallRecord:
     completed_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    code_encrypted: bytes | None
+    code_expires_at: dt.datetime | None
+    locale: str | None
+    check_attempts: int
+    verification_status: str
+    approved_at: dt.datetime | None
+    sms_status: str | None
+    sms_provider: str | None
+    sms_message_id: str | None
+    sms_error: str | None
+    sms_updated_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

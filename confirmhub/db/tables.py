@@ -58,6 +58,19 @@ password_calls = sa.Table(
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # Verification: the code, encrypted, for an SMS fallback; checks against code_hash.
+    sa.Column("code_encrypted", sa.LargeBinary),
+    sa.Column("code_expires_at", UtcDateTime()),
+    sa.Column("locale", sa.String(16)),
+    sa.Column("check_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("verification_status", sa.String(32), nullable=False, server_default="pending"),
+    sa.Column("approved_at", UtcDateTime()),
+    # SMS fallback: queued once with the outcome, then sent or failed.
+    sa.Column("sms_status", sa.String(16)),
+    sa.Column("sms_provider", sa.String(64)),
+    sa.Column("sms_message_id", sa.String(128)),
+    sa.Column("sms_error", sa.String(500)),
+    sa.Column("sms_updated_at", UtcDateTime()),
 )
 
 outbox = sa.Table(
