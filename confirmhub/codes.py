@@ -34,6 +34,11 @@ def code_matches(code: str, stored: str) -> bool:
     return hmac.compare_digest(_scrypt(code, salt), base64.urlsafe_b64decode(digest_text))
 
 
+async def code_matches_async(code: str, stored: str) -> bool:
+    """``code_matches`` off the event loop."""
+    return await asyncio.to_thread(code_matches, code, stored)
+
+
 async def hash_code_async(code: str) -> str:
     """``hash_code`` off the event loop (scrypt takes tens of milliseconds)."""
     return await asyncio.to_thread(hash_code, code)

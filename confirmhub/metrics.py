@@ -59,3 +59,8 @@ DEAD_LETTERED = Counter(
     "Inbound messages rejected to the dead-letter queue, by reason.",
     ["queue", "reason"],
 )
+SMS_SENDS = Counter(
+    "confirmhub_sms_sends",
+    "SMS fallback attempts, by provider and result.",
+    ["provider", "result"],
+)

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
         {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE}
     )
     sms_timeout: float = Field(default=10.0, gt=0)
+    sms_resume_interval: float = Field(default=5.0, gt=0)
     code_ttl_seconds: int = Field(default=600, ge=1)
     max_code_attempts: int = Field(default=5, ge=1, le=100)
     log_format: Literal["json", "console"] = "json"

@@ -9,10 +9,18 @@ from aiohttp import web
 
 from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
+from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
-from receiver import bitrix24_api, bitrix24_webhook, health, mcn_webhook, password_calls_api
-from receiver.keys import BROKER, MCN_CLIENT, PORTALS, PUBLISHER, SETTINGS, STORE
+from receiver import (
+    bitrix24_api,
+    bitrix24_webhook,
+    confirmations_api,
+    health,
+    mcn_webhook,
+    password_calls_api,
+)
+from receiver.keys import BROKER, MCN_CLIENT, PORTALS, PUBLISHER, RELAY, SETTINGS, STORE
 from receiver.mcn_client import McnClient
 from receiver.middleware import admin_auth, request_context
 from receiver.portals import PortalDirectory
@@ -37,6 +45,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         app[PUBLISHER] = ConfirmingPublisher(
             channel, confirm_timeout=settings.publish_confirm_timeout
         )
+        app[RELAY] = OutboxRelay(app[STORE], app[PUBLISHER])
         yield
 
 
@@ -76,6 +85,10 @@ def create_app(
     app.router.add_get(
         "/api/v1/password-calls/{verification_call_uuid}", password_calls_api.get_password_call
     )
+    app.router.add_post(
+        "/api/v1/password-calls/{verification_call_uuid}/check", password_calls_api.check_code
+    )
+    confirmations_api.add_routes(app.router)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
+from confirmhub.outbox import OutboxRelay
 from confirmhub.settings import Settings
 from receiver.mcn_client import McnClient
 from receiver.portals import PortalDirectory
@@ -17,3 +18,4 @@ PUBLISHER = web.AppKey("publisher", ConfirmingPublisher)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 MCN_CLIENT = web.AppKey("mcn_client", McnClient)
 PORTALS = web.AppKey("portals", PortalDirectory)
+RELAY = web.AppKey("relay", OutboxRelay)

@@ -10,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 from yarl import URL
 
 from receiver.errors import NotConfigured, UpstreamError
-from schemas.mcn import McnPasswordCallResponse, PasswordCallRequest
+from schemas.mcn import MCN_REQUEST_FIELDS, McnPasswordCallResponse, PasswordCallRequest
 
 PASSWORD_CALL_PATH = "/api/protected/api/auth/passwordcall"  # noqa: S105 (a path)
 _MESSAGE_KEYS = ("message", "error_description", "error", "detail", "description")
@@ -49,7 +49,7 @@ class McnClient:
             "Authorization": f"Bearer {self._token.get_secret_value()}",
             "Accept": "application/json",
         }
-        body = request.model_dump(exclude_none=True)
+        body = request.model_dump(include=set(MCN_REQUEST_FIELDS), exclude_none=True)
         try:
             async with self._session.post(
                 self._url, json=body, headers=headers, timeout=self._timeout

@@ -1,4 +1,4 @@
-"""``/api/v1/password-calls``: place a password call and read its state."""
+"""``/api/v1/password-calls``: place a password call, read its state, check its code."""
 
 from __future__ import annotations
 
@@ -7,21 +7,24 @@ import datetime as dt
 import structlog
 from aiohttp import web
 
-from confirmhub.codes import hash_code_async
+from confirmhub.codes import code_matches_async, hash_code_async
+from confirmhub.crypto import SecretsBox
+from confirmhub.db import verification
 from confirmhub.db.store import PasswordCallRecord
+from confirmhub.events import password_call_approved_event
 from confirmhub.outcomes import q850_cause_name
 from receiver.body import BodyKind, body_kind, parse_json, read_bounded, validate
-from receiver.errors import NotFound, UnsupportedMediaType
-from receiver.keys import MCN_CLIENT, SETTINGS, STORE
-from schemas.api import PasswordCallView
+from receiver.errors import Conflict, NotFound, UnsupportedMediaType
+from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
+from schemas.api import CodeCheckResult, PasswordCallView
 from schemas.events import CallOutcome
-from schemas.mcn import PasswordCallRequest, split_verification_call_uuid
+from schemas.mcn import CodeCheckRequest, PasswordCallRequest, split_verification_call_uuid
 
 log = structlog.get_logger("confirmhub.receiver")
 
 
 def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
-    """The API view of a stored call; the code hash never leaves the store."""
+    """The API view of a stored call; the code and its hash never leave the store."""
     return PasswordCallView(
         verification_call_uuid=record.verification_call_uuid,
         call_id=record.call_id,
@@ -32,6 +35,9 @@ def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
         q931_status=record.q931_status,
         final_status=record.final_status,
         q850_cause=None if record.q931_status is None else q850_cause_name(record.q931_status),
+        verification_status=record.verification_status,  # type: ignore[arg-type]
+        sms_status=record.sms_status,
+        sms_provider=record.sms_provider,
         initiated_at=record.initiated_at,
         completed_at=record.completed_at,
         created_at=record.created_at,
@@ -39,21 +45,26 @@ def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
     )
 
 
-def _json(view: PasswordCallView, *, status: int = 200) -> web.Response:
+def _json(view: PasswordCallView | CodeCheckResult, *, status: int = 200) -> web.Response:
     return web.Response(status=status, body=view.model_dump_json(), content_type="application/json")
+
+
+async def _json_body(request: web.Request) -> object:
+    if body_kind(request) is not BodyKind.JSON:
+        raise UnsupportedMediaType("send application/json")
+    return parse_json(await read_bounded(request, limit=request.app[SETTINGS].max_body_bytes))
 
 
 async def create_password_call(request: web.Request) -> web.Response:
     """Place a call through MCN, store it as ``calling``, answer 201."""
     settings = request.app[SETTINGS]
-    if body_kind(request) is not BodyKind.JSON:
-        raise UnsupportedMediaType("send the password-call request as application/json")
-    raw = await read_bounded(request, limit=settings.max_body_bytes)
-    call = validate(PasswordCallRequest, parse_json(raw), what="password-call request")
+    call = validate(PasswordCallRequest, await _json_body(request), what="password-call request")
     answer = await request.app[MCN_CLIENT].place_password_call(call)
     assert answer.verification_call_uuid is not None  # the client guarantees it
     code = call.verification_code or answer.verification_code
     call_id, account_id = split_verification_call_uuid(answer.verification_call_uuid)
+    box = SecretsBox(settings.secrets_key)
+    now = dt.datetime.now(dt.UTC)
     code_hash = None if code is None else await hash_code_async(code)
     async with request.app[STORE].transaction() as tx:
         record = await tx.record_initiated_call(
@@ -62,8 +73,17 @@ async def create_password_call(request: web.Request) -> web.Response:
             account_id=account_id,
             phone_number=call.phone_number,
             code_hash=code_hash,
-            now=dt.datetime.now(dt.UTC),
+            # Kept readable only for the SMS fallback, and only under the secrets key.
+            code_encrypted=box.encrypt(code) if code and box.available else None,
+            code_expires_at=None
+            if code is None
+            else now + dt.timedelta(seconds=settings.code_ttl_seconds),
+            locale=call.locale,
+            now=now,
         )
+        # The CDR came first: the call already failed, so the fallback is due now.
+        if record.outcome in settings.sms_fallback_outcomes:
+            await verification.queue_sms(tx.connection, record.verification_call_uuid, now=now)
     structlog.contextvars.bind_contextvars(verification_call_uuid=record.verification_call_uuid)
     response = _json(password_call_view(record), status=201)
     response.headers["Location"] = f"/api/v1/password-calls/{record.verification_call_uuid}"
@@ -77,3 +97,46 @@ async def get_password_call(request: web.Request) -> web.Response:
     if record is None:
         raise NotFound(f"no password call {verification_call_uuid!r}")
     return _json(password_call_view(record))
+
+
+async def check_code(request: web.Request) -> web.Response:
+    """Check the code a user entered: limited attempts, expiry, one approval."""
+    settings = request.app[SETTINGS]
+    verification_call_uuid = request.match_info["verification_call_uuid"]
+    body = validate(CodeCheckRequest, await _json_body(request), what="code check")
+    store = request.app[STORE]
+    if await store.get_password_call(verification_call_uuid) is None:
+        raise NotFound(f"no password call {verification_call_uuid!r}")
+    limit = settings.max_code_attempts
+    now = dt.datetime.now(dt.UTC)
+    async with store.transaction() as tx:
+        record, counted = await verification.count_check_attempt(
+            tx.connection, verification_call_uuid, max_attempts=limit, now=now
+        )
+    if record.code_hash is None:
+        raise Conflict("this call has no code to check (it was not placed through this service)")
+    # scrypt runs outside the transaction: a write lock is never held while hashing.
+    valid = counted and await code_matches_async(body.code, record.code_hash)
+    async with store.transaction() as tx:
+        approved = await verification.settle_check(
+            tx.connection, verification_call_uuid, valid=valid, max_attempts=limit, now=now
+        )
+        event = None
+        if approved is not None:
+            event = password_call_approved_event(approved, correlation_id=None)
+            await tx.add_outbox_event(event)
+    if event is not None:
+        await request.app[RELAY].publish([event])
+    current = await store.get_password_call(verification_call_uuid)
+    assert current is not None
+    status = current.verification_status
+    structlog.contextvars.bind_contextvars(
+        verification_call_uuid=verification_call_uuid, code_valid=valid, verification=status
+    )
+    return _json(
+        CodeCheckResult(
+            valid=valid,
+            status=status,  # type: ignore[arg-type]
+            attempts_left=max(0, limit - current.check_attempts) if status == "pending" else 0,
+        )
+    )

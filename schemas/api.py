@@ -9,6 +9,7 @@ from schemas.base import OwnModel
 from schemas.events import CallOutcome
 
 PasswordCallStatus = Literal["calling", "completed"]
+VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
 
 
 class Problem(OwnModel):
@@ -33,10 +34,21 @@ class PasswordCallView(OwnModel):
     q931_status: int | None
     final_status: str | None
     q850_cause: str | None
+    verification_status: VerificationStatus
+    sms_status: str | None
+    sms_provider: str | None
     initiated_at: dt.datetime | None
     completed_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class CodeCheckResult(OwnModel):
+    """The answer of a code check."""
+
+    valid: bool
+    status: VerificationStatus
+    attempts_left: int
 
 
 class WebhookAccepted(OwnModel):

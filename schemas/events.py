@@ -45,6 +45,24 @@ class PasswordCallOutcomeData(OwnModel):
     q850_cause: str
 
 
+class PasswordCallApprovedData(OwnModel):
+    """``data`` of ``password_call.approved``: the user entered the right code."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    phone_number: str | None
+
+
+class PasswordCallSmsData(OwnModel):
+    """``data`` of ``password_call.sms_sent`` and ``password_call.sms_failed``."""
+
+    verification_call_uuid: str
+    provider: str | None
+    provider_message_id: str | None
+    error: str | None
+
+
 class EventEnvelope(OwnModel):
     """The body of every downstream event."""
 
@@ -52,4 +70,9 @@ class EventEnvelope(OwnModel):
     type: str
     occurred_at: dt.datetime
     schema_version: Literal[1] = 1
-    data: PasswordCallOutcomeData | MethodConfirmationData
+    data: (
+        PasswordCallOutcomeData
+        | PasswordCallApprovedData
+        | PasswordCallSmsData
+        | MethodConfirmationData
+    )

@@ -48,12 +48,25 @@ class PasswordCallCdr(UpstreamModel):
     final_status: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
+Locale = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+]
+MCN_REQUEST_FIELDS = frozenset({"phone_number", "verification_code", "is_with_redirect"})
+
+
 class PasswordCallRequest(OwnModel):
-    """Our API body for placing a call; the same fields as MCN's own request."""
+    """Our API body for placing a call: MCN's own fields, plus the locale of an SMS fallback."""
 
     phone_number: PhoneNumber
     verification_code: VerificationCode | None = None
     is_with_redirect: bool = False
+    locale: Locale | None = None
+
+
+class CodeCheckRequest(OwnModel):
+    """``POST /api/v1/password-calls/{uuid}/check``: the code the user entered."""
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 
 
 class McnPasswordCallResponse(UpstreamModel):

@@ -154,7 +154,9 @@ def settings(
         bitrix24_application_tokens={PORTAL_MEMBER_ID: SecretStr(PORTAL_APPLICATION_TOKEN)},
         mcn_api_timeout=3.0,
         outbox_relay_interval=0.5,
+        sms_resume_interval=0.3,
         publish_confirm_timeout=3.0,
+        secrets_key=SecretStr("r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0="),
     )
 
 

@@ -66,11 +66,12 @@ class EventTap:
         self.queue = queue
 
     @classmethod
-    async def bind(cls, channel: AbstractChannel, routing_key: str = "#") -> EventTap:
+    async def bind(cls, channel: AbstractChannel, *routing_keys: str) -> EventTap:
         """Declare the events exchange as a consumer would, and bind a private queue."""
         exchange = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key)
+        for routing_key in routing_keys or ("#",):
+            await queue.bind(exchange, routing_key)
         return cls(queue)
 
     async def next(self, timeout: float = 10.0) -> AbstractIncomingMessage:

@@ -9,8 +9,8 @@ import structlog
 
 from confirmhub.db import bitrix24 as db
 from confirmhub.db.store import OutboxEvent, Store
+from confirmhub.events import method_confirmation_event
 from schemas.bitrix24 import InboundMethodConfirm
-from worker.events import method_confirmation_event
 
 log = structlog.get_logger("confirmhub.worker")
 

@@ -55,7 +55,8 @@ class OutboxEvent:
     created_at: dt.datetime
 
 
-def _record(row: sa.Row[Any]) -> PasswordCallRecord:
+def record_from_row(row: sa.Row[Any]) -> PasswordCallRecord:
+    """A PasswordCallRecord from a full ``password_calls`` row."""
     return PasswordCallRecord(**row._mapping)
 
 
@@ -97,7 +98,7 @@ class Transaction:
         )
         row = updated.first()
         if row is not None:
-            return _record(row)
+            return record_from_row(row)
         # No call awaiting an outcome: either a CDR for a call not (yet) initiated here,
         # or a duplicate. Insert-if-absent tells the two apart without a race.
         inserted = await self.connection.execute(
@@ -113,7 +114,7 @@ class Transaction:
             .returning(*password_calls.c)
         )
         row = inserted.first()
-        return None if row is None else _record(row)
+        return None if row is None else record_from_row(row)
 
     async def add_outbox_event(self, event: OutboxEvent) -> bool:
         """Queue an event for publishing; False if an event with its id is already there."""
@@ -138,12 +139,18 @@ class Transaction:
         account_id: str,
         phone_number: str,
         code_hash: str | None,
+        code_encrypted: bytes | None,
+        code_expires_at: dt.datetime | None,
+        locale: str | None,
         now: dt.datetime,
     ) -> PasswordCallRecord:
         """Store an initiated call; a CDR that arrived first keeps its outcome."""
         initiation = {
             "phone_number": phone_number,
             "code_hash": code_hash,
+            "code_encrypted": code_encrypted,
+            "code_expires_at": code_expires_at,
+            "locale": locale,
             "initiated_at": now,
         }
         statement = insert_for(self.connection, password_calls).values(
@@ -168,7 +175,7 @@ class Transaction:
                     )
                 )
             ).one()
-        return _record(row)
+        return record_from_row(row)
 
 
 class Store:
@@ -204,7 +211,7 @@ class Store:
                     )
                 )
             ).first()
-        return None if row is None else _record(row)
+        return None if row is None else record_from_row(row)
 
     async def unpublished_events(
         self, *, created_before: dt.datetime, limit: int

@@ -71,6 +71,12 @@ password_calls = sa.Table(
     sa.Column("sms_message_id", sa.String(128)),
     sa.Column("sms_error", sa.String(500)),
     sa.Column("sms_updated_at", UtcDateTime()),
+    sa.Index(
+        "ix_password_calls_sms_due",
+        "sms_updated_at",
+        postgresql_where=sa.text("sms_status IN ('queued', 'sending')"),
+        sqlite_where=sa.text("sms_status IN ('queued', 'sending')"),
+    ),
 )
 
 outbox = sa.Table(
@@ -115,4 +121,39 @@ method_confirmations = sa.Table(
     sa.Column("decided_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# B2Core-style SMS providers. Secret options (Password fields) live only in
+# secrets_encrypted, a Fernet token of their JSON; options_json never holds a secret.
+# sqlite_autoincrement: a deleted id is never reused, so a stale id cannot reach a new row.
+confirmation_providers = sa.Table(
+    "confirmation_providers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("caption", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("is_enabled", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("options_json", sa.Text, nullable=False),
+    sa.Column("secrets_encrypted", sa.LargeBinary),
+    sa.Column("resources_json", sa.Text, nullable=False),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+confirmation_templates = sa.Table(
+    "confirmation_templates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("caption", sa.String(255), nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("is_enabled", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("resources_json", sa.Text, nullable=False),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aio_pika.abc import AbstractChannel
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
@@ -57,8 +58,9 @@ def comparable(view: dict[str, Any]) -> dict[str, Any]:
 async def test_order_of_initiation_and_cdr_does_not_matter(
     client: TestClient,  # type: ignore[type-arg]
     fake_mcn: FakeMcn,
-    events: EventTap,
+    channel: AbstractChannel,
 ) -> None:
+    events = await EventTap.bind(channel, "password_call.busy")
     await initiate(client, fake_mcn, "aaaa00000001_117793")
     await send_cdr(client, "aaaa00000001_117793")
     initiated_first = await events.next()
@@ -67,6 +69,16 @@ async def test_order_of_initiation_and_cdr_does_not_matter(
     cdr_first = await events.next()
     await initiate(client, fake_mcn, "bbbb00000002_117793")
 
+    # Busy is a fallback outcome: either way the SMS is attempted (and fails here, with no
+    # provider configured), the second only once its initiation supplies phone and code.
+    async def both_sms_settled() -> bool:
+        views = [
+            await state(client, "aaaa00000001_117793"),
+            await state(client, "bbbb00000002_117793"),
+        ]
+        return all(view["sms_status"] == "failed" for view in views)
+
+    await eventually(both_sms_settled)
     first = await state(client, "aaaa00000001_117793")
     second = await state(client, "bbbb00000002_117793")
     assert comparable(first) == comparable(second)

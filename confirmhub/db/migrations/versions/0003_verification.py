@@ -40,10 +40,19 @@ def upgrade() -> None:
     with op.batch_alter_table("password_calls") as batch:
         for name, column_type, options in _COLUMNS:
             batch.add_column(sa.Column(name, column_type, **options))
+    # Only the few calls with an SMS in flight are indexed; the sweep reads just those.
+    op.create_index(
+        "ix_password_calls_sms_due",
+        "password_calls",
+        ["sms_updated_at"],
+        postgresql_where=sa.text("sms_status IN ('queued', 'sending')"),
+        sqlite_where=sa.text("sms_status IN ('queued', 'sending')"),
+    )
 
 
 def downgrade() -> None:
     """Drop them."""
+    op.drop_index("ix_password_calls_sms_due", table_name="password_calls")
     with op.batch_alter_table("password_calls") as batch:
         for name, _, _ in reversed(_COLUMNS):
             batch.drop_column(name)

@@ -6,7 +6,14 @@ from confirmhub.db.bitrix24 import MethodConfirmationRecord
 from confirmhub.db.store import OutboxEvent, PasswordCallRecord
 from confirmhub.outcomes import q850_cause_name
 from schemas.bitrix24 import MethodConfirmationData, method_confirmation_event_type
-from schemas.events import CallOutcome, EventEnvelope, PasswordCallOutcomeData, event_id_for
+from schemas.events import (
+    CallOutcome,
+    EventEnvelope,
+    PasswordCallApprovedData,
+    PasswordCallOutcomeData,
+    PasswordCallSmsData,
+    event_id_for,
+)
 
 
 def password_call_outcome_event(
@@ -34,13 +41,7 @@ def password_call_outcome_event(
             q850_cause=q850_cause_name(record.q931_status),
         ),
     )
-    return OutboxEvent(
-        event_id=str(envelope.event_id),
-        routing_key=routing_key,
-        body=envelope.model_dump_json().encode(),
-        correlation_id=correlation_id,
-        created_at=record.completed_at,
-    )
+    return _outbox_event(envelope, correlation_id=correlation_id)
 
 
 def method_confirmation_event(
@@ -66,10 +67,55 @@ def method_confirmation_event(
             source_ts=record.source_ts,
         ),
     )
+    return _outbox_event(envelope, correlation_id=correlation_id)
+
+
+def password_call_approved_event(
+    record: PasswordCallRecord, *, correlation_id: str | None
+) -> OutboxEvent:
+    """``password_call.approved``: the right code was entered (once per call)."""
+    assert record.approved_at is not None
+    return _outbox_event(
+        EventEnvelope(
+            event_id=event_id_for("password_call.approved", record.verification_call_uuid),
+            type="password_call.approved",
+            occurred_at=record.approved_at,
+            data=PasswordCallApprovedData(
+                verification_call_uuid=record.verification_call_uuid,
+                call_id=record.call_id,
+                account_id=record.account_id,
+                phone_number=record.phone_number,
+            ),
+        ),
+        correlation_id=correlation_id,
+    )
+
+
+def password_call_sms_event(record: PasswordCallRecord) -> OutboxEvent:
+    """``password_call.sms_sent`` or ``.sms_failed`` for the call's fallback SMS (once)."""
+    assert record.sms_updated_at is not None
+    routing_key = f"password_call.sms_{record.sms_status}"
+    return _outbox_event(
+        EventEnvelope(
+            event_id=event_id_for("password_call.sms", record.verification_call_uuid),
+            type=routing_key,
+            occurred_at=record.sms_updated_at,
+            data=PasswordCallSmsData(
+                verification_call_uuid=record.verification_call_uuid,
+                provider=record.sms_provider,
+                provider_message_id=record.sms_message_id,
+                error=record.sms_error,
+            ),
+        ),
+        correlation_id=None,
+    )
+
+
+def _outbox_event(envelope: EventEnvelope, *, correlation_id: str | None) -> OutboxEvent:
     return OutboxEvent(
         event_id=str(envelope.event_id),
-        routing_key=routing_key,
+        routing_key=envelope.type,
         body=envelope.model_dump_json().encode(),
         correlation_id=correlation_id,
-        created_at=record.decided_at,
+        created_at=envelope.occurred_at,
     )

@@ -14,7 +14,7 @@ from confirmhub.db.store import OutboxEvent, Store
 from confirmhub.errors import PublishFailed
 from schemas.events import EVENTS_EXCHANGE
 
-log = structlog.get_logger("confirmhub.worker")
+log = structlog.get_logger("confirmhub.outbox")
 
 # A row younger than this is probably still being published inline by its own handler.
 _SWEEP_GRACE = dt.timedelta(seconds=5)

@@ -1,0 +1,184 @@
+"""Code checks and SMS fallback state of password calls: conditional writes only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from confirmhub.db.store import PasswordCallRecord, record_from_row
+from confirmhub.db.tables import password_calls
+
+VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
+SmsOutcome = Literal["sent", "failed"]
+
+_calls = password_calls.c
+# A claimed SMS not finished within this time was interrupted (a worker died): resume it.
+SMS_CLAIM_LEASE = dt.timedelta(minutes=2)
+# A queued SMS is normally sent at once by whoever queued it; the sweep waits this long first.
+SMS_QUEUE_GRACE = dt.timedelta(seconds=2)
+
+
+def _by_uuid(verification_call_uuid: str) -> sa.ColumnElement[bool]:
+    return _calls.verification_call_uuid == verification_call_uuid
+
+
+async def _select(connection: AsyncConnection, verification_call_uuid: str) -> PasswordCallRecord:
+    row = (
+        await connection.execute(password_calls.select().where(_by_uuid(verification_call_uuid)))
+    ).one()
+    return record_from_row(row)
+
+
+async def count_check_attempt(
+    connection: AsyncConnection, verification_call_uuid: str, *, max_attempts: int, now: dt.datetime
+) -> tuple[PasswordCallRecord, bool]:
+    """Spend one attempt if the code may still be checked; (the call, whether it was spent)."""
+    await connection.execute(
+        password_calls.update()
+        .where(
+            _by_uuid(verification_call_uuid),
+            _calls.verification_status == "pending",
+            _calls.code_expires_at < now,
+        )
+        .values(verification_status="expired", updated_at=now)
+    )
+    row = (
+        await connection.execute(
+            password_calls.update()
+            .where(
+                _by_uuid(verification_call_uuid),
+                _calls.verification_status == "pending",
+                _calls.code_hash.is_not(None),
+                _calls.check_attempts < max_attempts,
+            )
+            .values(check_attempts=_calls.check_attempts + 1, updated_at=now)
+            .returning(*password_calls.c)
+        )
+    ).first()
+    if row is not None:
+        return record_from_row(row), True
+    return await _select(connection, verification_call_uuid), False
+
+
+async def settle_check(
+    connection: AsyncConnection,
+    verification_call_uuid: str,
+    *,
+    valid: bool,
+    max_attempts: int,
+    now: dt.datetime,
+) -> PasswordCallRecord | None:
+    """Approve on a right code, or close after the last wrong one; the approved call if this
+    check approved it, else None."""
+    if valid:
+        row = (
+            await connection.execute(
+                password_calls.update()
+                .where(_by_uuid(verification_call_uuid), _calls.verification_status == "pending")
+                .values(verification_status="approved", approved_at=now, updated_at=now)
+                .returning(*password_calls.c)
+            )
+        ).first()
+        return None if row is None else record_from_row(row)
+    await connection.execute(
+        password_calls.update()
+        .where(
+            _by_uuid(verification_call_uuid),
+            _calls.verification_status == "pending",
+            _calls.check_attempts >= max_attempts,
+        )
+        .values(verification_status="max_attempts_reached", updated_at=now)
+    )
+    return None
+
+
+async def queue_sms(
+    connection: AsyncConnection, verification_call_uuid: str, *, now: dt.datetime
+) -> bool:
+    """Mark the call's SMS fallback as due, once: True if this call queued it."""
+    result = await connection.execute(
+        password_calls.update()
+        .where(
+            _by_uuid(verification_call_uuid),
+            _calls.sms_status.is_(None),
+            _calls.code_encrypted.is_not(None),
+            _calls.phone_number.is_not(None),
+        )
+        .values(sms_status="queued", sms_updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def claim_sms(
+    connection: AsyncConnection, verification_call_uuid: str, *, now: dt.datetime
+) -> PasswordCallRecord | None:
+    """Take the SMS for sending (or resume an interrupted one); None if another has it."""
+    row = (
+        await connection.execute(
+            password_calls.update()
+            .where(
+                _by_uuid(verification_call_uuid),
+                sa.or_(
+                    _calls.sms_status == "queued",
+                    sa.and_(
+                        _calls.sms_status == "sending",
+                        _calls.sms_updated_at < now - SMS_CLAIM_LEASE,
+                    ),
+                ),
+            )
+            .values(sms_status="sending", sms_updated_at=now)
+            .returning(*password_calls.c)
+        )
+    ).first()
+    return None if row is None else record_from_row(row)
+
+
+async def finish_sms(
+    connection: AsyncConnection,
+    verification_call_uuid: str,
+    *,
+    outcome: SmsOutcome,
+    provider: str | None,
+    provider_message_id: str | None,
+    error: str | None,
+    now: dt.datetime,
+) -> PasswordCallRecord | None:
+    """Record how the claimed SMS ended; None if it was not ours to finish."""
+    row = (
+        await connection.execute(
+            password_calls.update()
+            .where(_by_uuid(verification_call_uuid), _calls.sms_status == "sending")
+            .values(
+                sms_status=outcome,
+                sms_provider=provider,
+                sms_message_id=provider_message_id,
+                sms_error=None if error is None else error[:500],
+                sms_updated_at=now,
+                updated_at=now,
+            )
+            .returning(*password_calls.c)
+        )
+    ).first()
+    return None if row is None else record_from_row(row)
+
+
+async def due_sms(connection: AsyncConnection, *, now: dt.datetime, limit: int = 100) -> list[str]:
+    """Calls whose SMS nobody is sending: queued a while ago, or claimed by a worker that died."""
+    rows = await connection.execute(
+        sa.select(_calls.verification_call_uuid)
+        .where(
+            sa.or_(
+                sa.and_(
+                    _calls.sms_status == "queued", _calls.sms_updated_at < now - SMS_QUEUE_GRACE
+                ),
+                sa.and_(
+                    _calls.sms_status == "sending", _calls.sms_updated_at < now - SMS_CLAIM_LEASE
+                ),
+            )
+        )
+        .limit(limit)
+    )
+    return [str(uuid) for (uuid,) in rows]
