@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import aio_pika
 from aio_pika.abc import (
@@ -21,6 +21,7 @@ from pamqp.commands import Basic
 
 from confirmhub.errors import BrokerUnavailable, PublishFailed
 from confirmhub.redact import redact_url
+from confirmhub.settings import DEFAULT_RETRY_DELAYS
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
 from schemas.events import EVENTS_EXCHANGE
 from schemas.inbound import INBOUND_EXCHANGE, MCN_CDR_ROUTING_KEY
@@ -59,7 +60,14 @@ async def connect(url: str) -> AbstractRobustConnection:
         transport_log.disabled = False
 
 
-async def declare_topology(channel: AbstractChannel) -> None:
+def retry_queue_name(queue: str, delay: float) -> str:
+    """The queue where a message of ``queue`` waits ``delay`` seconds before its next attempt."""
+    return f"{queue}.retry.{round(delay * 1000)}ms"
+
+
+async def declare_topology(
+    channel: AbstractChannel, *, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
+) -> None:
     """Declare exchanges and worker queues; idempotent, so every process may call it."""
     inbound = await channel.declare_exchange(INBOUND_EXCHANGE, ExchangeType.TOPIC, durable=True)
     await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
@@ -85,6 +93,19 @@ async def declare_topology(channel: AbstractChannel) -> None:
         )
         for routing_key in routing_keys:
             await queue.bind(inbound, routing_key)
+        for delay in retry_delays:
+            # A message waits out the TTL here, then dead-letters straight back to its queue:
+            # a delayed retry that costs no CPU. The delay is in the name, so changing the
+            # configured delays declares new queues instead of clashing with the old ones.
+            await channel.declare_queue(
+                retry_queue_name(name, delay),
+                durable=True,
+                arguments={
+                    "x-message-ttl": round(delay * 1000),
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": name,
+                },
+            )
 
 
 class ConfirmingPublisher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -63,6 +64,37 @@ def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
     print(f"database at {redact_url(settings.database_url.get_secret_value())} is current")
 
 
+async def _dlq(settings: Settings, args: argparse.Namespace) -> None:
+    from confirmhub.broker import ConfirmingPublisher
+    from confirmhub.dlq import list_dead_letters, replay_dead_letters
+    from confirmhub.resources import open_broker
+
+    async with open_broker(settings) as connection:
+        if args.dlq_command == "list":
+            letters = await list_dead_letters(connection, limit=args.limit)
+            if args.json:
+                print(json.dumps([dataclasses.asdict(letter) for letter in letters], indent=2))
+                return
+            print(f"{len(letters)} dead-lettered message(s)")
+            for letter in letters:
+                print(
+                    f"{letter.message_id}\tqueue={letter.queue}\treason={letter.reason}"
+                    f"\tat={letter.dead_lettered_at}\tdetail={letter.detail}"
+                )
+            return
+        publisher = ConfirmingPublisher(
+            await connection.channel(publisher_confirms=True),
+            confirm_timeout=settings.publish_confirm_timeout,
+        )
+        ids = None if args.all else set(args.id)
+        replayed = await replay_dead_letters(connection, publisher, message_ids=ids)
+        print(f"replayed {replayed} message(s)")
+
+
+def _cmd_dlq(settings: Settings, args: argparse.Namespace) -> None:
+    _run_async(lambda: _dlq(settings, args))
+
+
 def _cmd_config(settings: Settings, _args: argparse.Namespace) -> None:
     print(json.dumps(settings.public_view(), indent=2, default=str))
 
@@ -84,7 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=summary, description=summary)
         command.set_defaults(handler=handler)
+    _add_dlq_parser(commands)
     return parser
+
+
+def _add_dlq_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser(
+        "dlq",
+        help="inspect or replay the dead-letter queue",
+        description="Inspect the dead-letter queue, or send its messages back to their worker "
+        "queue once the cause is fixed.",
+    )
+    dlq.set_defaults(handler=_cmd_dlq)
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="show dead letters and why they are there")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    replay = actions.add_parser("replay", help="send dead letters back to their queue")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", action="append", default=[], help="a message id (repeatable)")
+    which.add_argument("--all", action="store_true", help="every dead letter")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

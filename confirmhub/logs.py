@@ -51,7 +51,12 @@ def configure_logging(
     if log_format == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=output.isatty())
     else:
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, but never with frame locals: those hold raw tokens and codes.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[*shared, renderer],

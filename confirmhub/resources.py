@@ -48,7 +48,7 @@ async def open_broker(settings: Settings) -> AsyncIterator[AbstractRobustConnect
     try:
         channel: AbstractChannel = await connection.channel()
         try:
-            await declare_topology(channel)
+            await declare_topology(channel, retry_delays=settings.worker_retry_delays)
         except ChannelPreconditionFailed as exc:
             raise BrokerUnavailable(
                 f"RabbitMQ refused the topology ({exc}); a queue or exchange exists with "

@@ -12,6 +12,7 @@ from confirmhub.redact import redact_url
 from schemas.events import CallOutcome
 
 MCN_PUBLIC_API_URL = "https://paidmethods.mcn.ru"
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
     outbox_relay_interval: float = Field(default=2.0, gt=0)
+    # Backoff of a message that failed for a transient reason, then dead-lettered.
+    worker_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    worker_max_attempts: int = Field(default=8, ge=1, le=100)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("secrets_key")

@@ -35,6 +35,7 @@ MCN_API_TOKEN = "test-mcn-api-token-4be8"
 # The portal of shared/fixtures/bitrix24_*.form.
 PORTAL_MEMBER_ID = "74ef8a46a75104de55d5d4a61b98ab6d"
 PORTAL_APPLICATION_TOKEN = "c289487163b58658eae5e8b42eaf11b8"
+RETRY_DELAYS = (0.2, 0.5)
 
 
 class _CurrentStderr(io.TextIOBase):
@@ -113,7 +114,7 @@ async def amqp(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
     """A test-side broker connection, with the topology declared and its queues emptied."""
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
-    await declare_topology(channel)
+    await declare_topology(channel, retry_delays=RETRY_DELAYS)
     for name in (*WORKER_QUEUES, DEAD_LETTER_QUEUE):
         queue = await channel.get_queue(name)
         await queue.purge()
@@ -155,6 +156,8 @@ def settings(
         mcn_api_timeout=3.0,
         outbox_relay_interval=0.5,
         sms_resume_interval=0.3,
+        worker_retry_delays=RETRY_DELAYS,
+        worker_max_attempts=4,
         publish_confirm_timeout=3.0,
         secrets_key=SecretStr("r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0="),
     )

@@ -85,8 +85,16 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
         await channel.set_qos(prefetch_count=settings.worker_prefetch)
         consumers: list[tuple[AbstractQueue, str, Consumer]] = []
         for queue_name, handler in queue_handlers(store, relay, fallback, settings).items():
-            queue = await channel.get_queue(queue_name, ensure=False)
-            consumer = Consumer(queue_name=queue_name, handler=handler, publisher=publisher)
+            # Declared (passively), not fetched: only a declared queue is restored with its
+            # consumer when the robust connection comes back after a broker restart.
+            queue = await channel.declare_queue(queue_name, passive=True)
+            consumer = Consumer(
+                queue_name=queue_name,
+                handler=handler,
+                publisher=publisher,
+                retry_delays=settings.worker_retry_delays,
+                max_attempts=settings.worker_max_attempts,
+            )
             consumers.append((queue, await queue.consume(consumer.on_message), consumer))
         background = [
             asyncio.create_task(relay.run(settings.outbox_relay_interval)),

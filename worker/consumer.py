@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
@@ -13,7 +13,12 @@ from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 
 from confirmhub import metrics
-from confirmhub.broker import DEAD_LETTER_EXCHANGE, ConfirmingPublisher
+from confirmhub.broker import (
+    DEAD_LETTER_EXCHANGE,
+    BrokerHeaders,
+    ConfirmingPublisher,
+    retry_queue_name,
+)
 from confirmhub.errors import ServiceUnavailable
 from worker.errors import PoisonMessage, RetryLater
 
@@ -21,6 +26,7 @@ log = structlog.get_logger("confirmhub.worker")
 
 Handler = Callable[[bytes], Awaitable[None]]
 
+ATTEMPT_HEADER = "x-confirmhub-attempt"
 # Failures of our own dependencies: the message is fine, the attempt is not.
 TRANSIENT_ERRORS = (
     ServiceUnavailable,
@@ -30,7 +36,14 @@ TRANSIENT_ERRORS = (
     OSError,
     TimeoutError,
 )
-_RETRY_PAUSE = 1.0
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short description safe for logs and headers: SQLAlchemy's own text carries the
+    statement's parameters, so only the driver error's first line is kept."""
+    cause = exc.orig if isinstance(exc, sa_exc.StatementError) and exc.orig else exc
+    first_line = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
 
 
 def _decode_failure(exc: ValidationError) -> PoisonMessage:
@@ -39,19 +52,40 @@ def _decode_failure(exc: ValidationError) -> PoisonMessage:
     return PoisonMessage("invalid-message", f"{where}: {first['msg']}")
 
 
+def attempt_of(message: AbstractIncomingMessage) -> int:
+    """How many attempts this message has already failed (0 on its first delivery)."""
+    value = (message.headers or {}).get(ATTEMPT_HEADER)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 class Consumer:
     """Runs one handler per message and settles the message by what the handler raised.
 
-    Policy: success → ack; PoisonMessage (or a body that fails validation) → copy to the
-    dead-letter exchange with the reason in headers, then ack; a transient error → nack
-    with requeue after a pause (the queue's delivery limit dead-letters a message that
-    keeps failing); anything else → logged and requeued the same way.
+    Policy, by outcome:
+    - success → ack;
+    - PoisonMessage, or a body that fails validation → copied to the dead-letter exchange
+      with the reason in ``x-confirmhub-*`` headers, then ack;
+    - any other error (a transient one expected, a bug logged with its traceback) → copied
+      to the retry queue of the next backoff delay, then ack; after ``max_attempts`` it is
+      dead-lettered as ``retries-exhausted``;
+    - no copy could be made (broker gone) → nack with requeue, so nothing is lost; the
+      quorum queue's delivery limit still ends a message that crashes workers.
     """
 
-    def __init__(self, *, queue_name: str, handler: Handler, publisher: ConfirmingPublisher):
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        handler: Handler,
+        publisher: ConfirmingPublisher,
+        retry_delays: Sequence[float],
+        max_attempts: int,
+    ) -> None:
         self._queue_name = queue_name
         self._handler = handler
         self._publisher = publisher
+        self._retry_delays = tuple(retry_delays)
+        self._max_attempts = max_attempts
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
@@ -72,63 +106,87 @@ class Consumer:
 
     async def _settle(self, message: AbstractIncomingMessage) -> None:
         structlog.contextvars.clear_contextvars()
+        attempt = attempt_of(message)
         structlog.contextvars.bind_contextvars(
             queue=self._queue_name,
             message_id=message.message_id,
             request_id=message.correlation_id,
+            attempt=attempt,
         )
-        if message.redelivered:
+        if message.redelivered or attempt:
             metrics.REDELIVERIES.labels(self._queue_name).inc()
         started = time.perf_counter()
         result = "acked"
         try:
             await self._handler(message.body)
-            await message.ack()
         except (PoisonMessage, ValidationError) as exc:
             poison = exc if isinstance(exc, PoisonMessage) else _decode_failure(exc)
-            result = "dead_lettered"
-            await self._dead_letter(message, poison)
-        except TRANSIENT_ERRORS as exc:
-            result = "requeued"
-            log.warning("message.retry_later", error_type=type(exc).__name__, error=str(exc))
-            await asyncio.sleep(_RETRY_PAUSE)
-            await message.nack(requeue=True)
-        except Exception:
-            result = "requeued"
-            log.exception("message.unexpected_error")
-            await asyncio.sleep(_RETRY_PAUSE)
-            await message.nack(requeue=True)
+            result = await self._dead_letter(message, poison, attempt=attempt)
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT_ERRORS):
+                log.warning("message.attempt_failed", error=describe_error(exc))
+            else:
+                log.exception("message.unexpected_error", error=describe_error(exc))
+            result = await self._retry_later(message, exc, attempt=attempt + 1)
+        else:
+            await message.ack()
         finally:
             elapsed = time.perf_counter() - started
             metrics.MESSAGES_PROCESSED.labels(self._queue_name, result).inc()
             metrics.MESSAGE_LATENCY.labels(self._queue_name).observe(elapsed)
-            log.info(
-                "message.handled",
-                result=result,
-                redelivered=message.redelivered,
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            log.info("message.handled", result=result, duration_ms=round(elapsed * 1000, 2))
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, poison: PoisonMessage) -> None:
+    async def _retry_later(
+        self, message: AbstractIncomingMessage, exc: Exception, *, attempt: int
+    ) -> str:
+        if attempt >= self._max_attempts:
+            poison = PoisonMessage("retries-exhausted", describe_error(exc))
+            return await self._dead_letter(message, poison, attempt=attempt)
+        delay = self._retry_delays[min(attempt, len(self._retry_delays)) - 1]
+        headers: BrokerHeaders = {
+            ATTEMPT_HEADER: attempt,
+            "x-confirmhub-last-error": describe_error(exc),
+        }
+        copied = await self._copy(message, "", retry_queue_name(self._queue_name, delay), headers)
+        return "retry_scheduled" if copied else "requeued"
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, poison: PoisonMessage, *, attempt: int
+    ) -> str:
         log.error("message.dead_lettered", reason=poison.reason, detail=poison.detail)
-        metrics.DEAD_LETTERED.labels(self._queue_name, poison.reason).inc()
+        headers: BrokerHeaders = {
+            ATTEMPT_HEADER: attempt,
+            "x-confirmhub-reason": poison.reason,
+            "x-confirmhub-detail": poison.detail[:1000],
+            "x-confirmhub-queue": self._queue_name,
+            "x-confirmhub-dead-lettered-at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        copied = await self._copy(message, DEAD_LETTER_EXCHANGE, self._queue_name, headers)
+        if copied:
+            metrics.DEAD_LETTERED.labels(self._queue_name, poison.reason).inc()
+        return "dead_lettered" if copied else "requeued"
+
+    async def _copy(
+        self,
+        message: AbstractIncomingMessage,
+        exchange: str,
+        routing_key: str,
+        headers: BrokerHeaders,
+    ) -> bool:
+        """Publish a confirmed copy, then ack; nack with requeue if the copy failed."""
+        original = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
         try:
             await self._publisher.publish(
-                exchange=DEAD_LETTER_EXCHANGE,
-                routing_key=message.routing_key or "",
+                exchange=exchange,
+                routing_key=routing_key,
                 body=message.body,
                 message_id=message.message_id or "",
                 message_type=message.type,
                 correlation_id=message.correlation_id,
-                headers={
-                    "x-confirmhub-reason": poison.reason,
-                    "x-confirmhub-detail": poison.detail[:1000],
-                    "x-confirmhub-queue": self._queue_name,
-                    "x-confirmhub-routing-key": message.routing_key,
-                    "x-confirmhub-dead-lettered-at": dt.datetime.now(dt.UTC).isoformat(),
-                },
+                headers={**original, **headers},
             )
         except ServiceUnavailable:
             await message.nack(requeue=True)
-            return
+            return False
         await message.ack()
+        return True

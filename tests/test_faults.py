@@ -1,0 +1,261 @@
+"""Nothing lost, nothing applied twice: crashes and outages on the real RabbitMQ and PostgreSQL.
+
+Each test breaks something for real — kills a worker with SIGKILL, stops PostgreSQL, stops
+RabbitMQ — and checks what a downstream consumer would see: one event per transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aio_pika.abc import AbstractChannel, AbstractQueue, ExchangeType
+from aiohttp.test_utils import TestClient
+
+from confirmhub.broker import DEAD_LETTER_QUEUE
+from confirmhub.db.engine import create_engine
+from confirmhub.settings import Settings
+from schemas.events import EVENTS_EXCHANGE
+from tests import faults
+from tests.conftest import WEBHOOK_SECRET
+from tests.helpers import EventTap, eventually, take_all
+from worker.app import running_worker
+
+AUTH = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+
+
+@pytest.fixture
+def backend() -> str:
+    """These scenarios run on PostgreSQL, the scale-out store."""
+    return "postgresql"
+
+
+def cdr(index: int, tag: str = "f") -> dict[str, Any]:
+    return {
+        "verification_call_uuid": f"{tag}{index:011x}_117793",
+        "q931_status": 17,
+        "final_status": "CANCEL",
+    }
+
+
+@pytest.fixture
+async def durable_tap(channel: AbstractChannel) -> AsyncIterator[AbstractQueue]:
+    """A consumer's durable queue on the events exchange: it outlives a broker restart."""
+    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(f"test-tap-{uuid.uuid4().hex[:8]}", durable=True)
+    await queue.bind(exchange, "#")
+    yield queue
+    await queue.delete(if_unused=False, if_empty=False)
+
+
+async def drain_ids(queue: AbstractQueue, ids: collections.Counter[str]) -> None:
+    """Move every event now in ``queue`` into the count of event ids."""
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        assert message.message_id is not None
+        ids[message.message_id] += 1
+
+
+async def post_batches(
+    client: TestClient,  # type: ignore[type-arg]
+    cdrs: list[dict[str, Any]],
+    *,
+    size: int = 20,
+) -> None:
+    """POST ``cdrs`` as batches, ten requests at a time; each must be accepted."""
+    batches = [cdrs[i : i + size] for i in range(0, len(cdrs), size)]
+    for start in range(0, len(batches), 10):
+        responses = await asyncio.gather(
+            *(
+                client.post("/webhooks/mcn/password-call", json=batch, headers=AUTH)
+                for batch in batches[start : start + 10]
+            )
+        )
+        assert [response.status for response in responses] == [202] * len(responses)
+
+
+async def stored_outcomes(settings: Settings) -> int:
+    engine = create_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.connect() as connection:
+            query = "SELECT count(*) FROM password_calls WHERE outcome IS NOT NULL"
+            return int(await connection.scalar(sa.text(query)) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_kill_9_mid_burst_loses_nothing(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    durable_tap: AbstractQueue,
+    tmp_path: Path,
+) -> None:
+    ids: collections.Counter[str] = collections.Counter()
+    first = faults.spawn(settings, "worker", log_path=tmp_path / "worker1.log")
+    try:
+        await post_batches(client, [cdr(i) for i in range(2000)])
+
+        async def some_processed() -> bool:
+            await drain_ids(durable_tap, ids)
+            return len(ids) >= 300
+
+        await eventually(some_processed, timeout=60)
+    finally:
+        assert faults.stop(first, sig=signal.SIGKILL) == -signal.SIGKILL
+    assert len(ids) < 2000, "the kill must land mid-burst"
+
+    second = faults.spawn(settings, "worker", log_path=tmp_path / "worker2.log")
+    try:
+
+        async def all_processed() -> bool:
+            await drain_ids(durable_tap, ids)
+            return len(ids) >= 2000
+
+        await eventually(all_processed, timeout=120)
+        await asyncio.sleep(1.5)  # anything republished late would arrive now
+        await drain_ids(durable_tap, ids)
+    finally:
+        assert faults.stop(second) == 0, (tmp_path / "worker2.log").read_text()[-2000:]
+    assert len(ids) == 2000
+    assert await stored_outcomes(settings) == 2000
+    # An event whose confirm came back just before the kill, but whose "published" mark did
+    # not commit, is published again with the same id: at most the in-flight window.
+    duplicates = sum(ids.values()) - len(ids)
+    assert duplicates <= settings.worker_prefetch, duplicates
+
+
+async def test_two_workers_on_a_duplicated_stream_publish_once(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    events: EventTap,
+) -> None:
+    cdrs = [cdr(i, "d") for i in range(300)]
+    async with running_worker(settings), running_worker(settings):
+        await post_batches(client, cdrs + cdrs, size=25)
+        received = await events.collect(300, timeout=60)
+        await events.assert_quiet(1.5)
+    ids = [message.message_id for message in received]
+    assert len(set(ids)) == 300
+
+
+async def test_postgres_outage_loses_nothing(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    durable_tap: AbstractQueue,
+    channel: AbstractChannel,
+) -> None:
+    patient = settings.model_copy(
+        update={"worker_retry_delays": (0.5, 1.0, 2.0), "worker_max_attempts": 20}
+    )
+    ids: collections.Counter[str] = collections.Counter()
+    async with running_worker(patient):
+        await post_batches(client, [cdr(i, "a") for i in range(100)])
+        with faults.postgres_stopped():
+            await post_batches(client, [cdr(i, "b") for i in range(100)])
+            await asyncio.sleep(3)
+
+        async def all_processed() -> bool:
+            await drain_ids(durable_tap, ids)
+            return len(ids) >= 200
+
+        await eventually(all_processed, timeout=90)
+    assert len(ids) == 200
+    assert await take_all(channel, DEAD_LETTER_QUEUE) == []
+    assert await stored_outcomes(settings) == 200
+
+
+async def test_rabbitmq_restart_under_load(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    durable_tap: AbstractQueue,
+) -> None:
+    statuses: collections.Counter[int] = collections.Counter()
+    accepted: set[str] = set()
+    after_restart: list[int] = []
+    restarted = asyncio.Event()
+    done = asyncio.Event()
+
+    async def load() -> None:
+        index = 0
+        while not done.is_set():
+            body = cdr(index, "c")
+            response = await client.post("/webhooks/mcn/password-call", json=body, headers=AUTH)
+            statuses[response.status] += 1
+            if response.status == 202:
+                accepted.add(body["verification_call_uuid"])
+            if restarted.is_set():
+                after_restart.append(response.status)
+            index += 1
+            await asyncio.sleep(0.005)
+
+    async with running_worker(settings):
+        generator = asyncio.create_task(load())
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(_restart_rabbitmq, seconds=3.0)
+        restarted.set()
+        await eventually(lambda: after_restart.count(202) >= 20, timeout=60)
+        done.set()
+        await generator
+
+        seen: collections.Counter[str] = collections.Counter()
+
+        async def all_processed() -> bool:
+            await drain_ids(durable_tap, seen)
+            return len(seen) >= len(accepted)
+
+        await eventually(all_processed, timeout=60)
+    assert set(statuses) <= {202, 503}, statuses
+    assert statuses[503] > 0, "the outage was seen"
+    assert len(seen) == len(accepted)
+
+
+def _restart_rabbitmq(*, seconds: float) -> None:
+    import time
+
+    with faults.rabbitmq_stopped():
+        time.sleep(seconds)
+
+
+async def test_exhausted_retries_are_dead_lettered_then_replayed(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    events: EventTap,
+) -> None:
+    engine = create_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as connection:  # break the store: the table is gone
+            await connection.execute(sa.text("ALTER TABLE password_calls RENAME TO broken"))
+        async with running_worker(settings):
+            response = await client.post(
+                "/webhooks/mcn/password-call", json=cdr(1, "e"), headers=AUTH
+            )
+            assert response.status == 202
+
+            async def dead_lettered() -> bool:
+                listed = await asyncio.to_thread(faults.run_cli, settings, "dlq", "list", "--json")
+                return '"retries-exhausted"' in listed.stdout
+
+            await eventually(dead_lettered, timeout=30)
+        listed = await asyncio.to_thread(faults.run_cli, settings, "dlq", "list", "--json")
+        [letter] = json.loads(listed.stdout)
+        assert letter["queue"] == "confirmhub.worker.mcn-cdr"
+        assert 'relation "password_calls" does not exist' in letter["detail"]
+        async with engine.begin() as connection:  # fix the cause
+            await connection.execute(sa.text("ALTER TABLE broken RENAME TO password_calls"))
+    finally:
+        await engine.dispose()
+
+    async with running_worker(settings):
+        replay = await asyncio.to_thread(faults.run_cli, settings, "dlq", "replay", "--all")
+        assert replay.stdout.strip() == "replayed 1 message(s)", replay.stderr
+        event = await events.next(timeout=20)
+        assert event.routing_key == "password_call.busy"
+    listed = await asyncio.to_thread(faults.run_cli, settings, "dlq", "list", "--json")
+    assert listed.stdout.strip() == "[]"
