@@ -106,9 +106,9 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
         finally:
             for task in background:
                 task.cancel()
-            for queue, consumer_tag, _ in consumers:
+            for consumed, consumer_tag, _ in consumers:
                 with contextlib.suppress(Exception):
-                    await queue.cancel(consumer_tag)
+                    await consumed.cancel(consumer_tag)
             for _, _, consumer in consumers:
                 await consumer.drain(grace=_DRAIN_TIMEOUT)
             await asyncio.gather(*background, return_exceptions=True)
