@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
 import aio_pika
@@ -19,6 +20,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.commands import Basic
 
+from confirmhub import metrics
 from confirmhub.errors import BrokerUnavailable, PublishFailed
 from confirmhub.redact import redact_url
 from confirmhub.settings import DEFAULT_RETRY_DELAYS
@@ -150,10 +152,14 @@ class ConfirmingPublisher:
             timestamp=dt.datetime.now(dt.UTC),
             app_id="confirmhub",
         )
+        started = time.perf_counter()
         try:
             target = await self._exchange(exchange)
             confirmation = await target.publish(
                 message, routing_key, mandatory=mandatory, timeout=self._confirm_timeout
+            )
+            metrics.BROKER_CONFIRM_LATENCY.labels(exchange or "(default)").observe(
+                time.perf_counter() - started
             )
         except (*CONNECTION_EXCEPTIONS, TimeoutError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _current_task_cancelling():

@@ -41,31 +41,38 @@ class OutboxRelay:
         )
         metrics.EVENTS_PUBLISHED.labels(event.routing_key).inc()
 
-    async def publish(self, events: Sequence[OutboxEvent]) -> int:
-        """Publish and mark events; those the broker refuses stay for the sweep."""
+    async def _publish_all(self, events: Sequence[OutboxEvent]) -> list[str]:
+        """Publish concurrently; the ids the broker confirmed (refused ones stay for later)."""
         results = await asyncio.gather(
             *(self._publish(event) for event in events), return_exceptions=True
         )
-        done = [event.event_id for event, result in zip(events, results, strict=True) if not result]
         for result in results:
             if isinstance(result, PublishFailed):
                 log.warning("outbox.publish_deferred", error=str(result))
             elif isinstance(result, BaseException):
                 raise result
+        return [event.event_id for event, result in zip(events, results, strict=True) if not result]
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> int:
+        """Publish events just committed, and mark those confirmed."""
+        done = await self._publish_all(events)
         await self._store.mark_published(done, now=dt.datetime.now(dt.UTC))
         return len(done)
 
     async def sweep_once(self) -> int:
-        """Publish every event older than the grace period still unpublished."""
+        """Publish events older than the grace period still unpublished, holding their rows
+        locked meanwhile so that sweepers in other workers skip them."""
         created_before = dt.datetime.now(dt.UTC) - _SWEEP_GRACE
-        events = await self._store.unpublished_events(
-            created_before=created_before, limit=_SWEEP_BATCH
-        )
-        if not events:
-            return 0
-        published = await self.publish(events)
-        log.info("outbox.swept", found=len(events), published=published)
-        return published
+        async with self._store.transaction() as tx:
+            events = await tx.claim_unpublished_events(
+                created_before=created_before, limit=_SWEEP_BATCH
+            )
+            if not events:
+                return 0
+            done = await self._publish_all(events)
+            await tx.mark_published(done, now=dt.datetime.now(dt.UTC))
+        log.info("outbox.swept", found=len(events), published=len(done))
+        return len(done)
 
     async def run(self, interval: float) -> None:
         """Sweep forever; failures are logged and retried at the next tick."""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from typing import Any
 
 import orjson
 import structlog
 from aiohttp import web
 
-from confirmhub import metrics
 from receiver.auth import bearer_token, require_secret
 from receiver.body import BodyKind, body_kind, parse_form, parse_json, read_bounded, validate
 from receiver.errors import InvalidPayload
@@ -49,7 +47,6 @@ async def receive_cdr(request: web.Request) -> web.Response:
     request_id = request[REQUEST_ID]
     received_at = dt.datetime.now(dt.UTC)
     publisher = request.app[PUBLISHER]
-    started = time.perf_counter()
     outcomes = await asyncio.gather(
         *(
             publisher.publish(
@@ -70,7 +67,6 @@ async def receive_cdr(request: web.Request) -> web.Response:
     if failures:
         # Some may be queued already; the sender's retry is safe, workers deduplicate.
         raise failures[0]
-    metrics.BROKER_CONFIRM_LATENCY.labels(INBOUND_EXCHANGE).observe(time.perf_counter() - started)
     structlog.contextvars.bind_contextvars(
         verification_call_uuids=[cdr.verification_call_uuid for cdr in cdrs][:20]
     )

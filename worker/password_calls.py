@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from confirmhub import metrics
 from confirmhub.db import verification
 from confirmhub.db.store import OutboxEvent, Store
 from confirmhub.events import password_call_outcome_event
@@ -63,4 +64,5 @@ async def record_cdr(
         event_id=event.event_id,
         sms_queued=sms_queued,
     )
+    metrics.CALL_OUTCOMES.labels(outcome.value).inc()
     return CdrRecorded(event=event, sms_queued=sms_queued)

@@ -131,6 +131,35 @@ class Transaction:
         )
         return bool(result.rowcount)
 
+    async def claim_unpublished_events(
+        self, *, created_before: dt.datetime, limit: int
+    ) -> Sequence[OutboxEvent]:
+        """Lock and return unpublished events, oldest first; rows another sweeper holds are
+        skipped (PostgreSQL), and SQLite's single writer serializes sweepers anyway."""
+        rows = await self.connection.execute(
+            sa.select(
+                outbox.c.event_id,
+                outbox.c.routing_key,
+                outbox.c.body,
+                outbox.c.correlation_id,
+                outbox.c.created_at,
+            )
+            .where(outbox.c.published_at.is_(None), outbox.c.created_at < created_before)
+            .order_by(outbox.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [OutboxEvent(**row._mapping) for row in rows]
+
+    async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
+        """Record that the broker confirmed these events."""
+        if event_ids:
+            await self.connection.execute(
+                outbox.update()
+                .where(outbox.c.event_id.in_(event_ids), outbox.c.published_at.is_(None))
+                .values(published_at=now)
+            )
+
     async def record_initiated_call(
         self,
         *,
@@ -213,32 +242,7 @@ class Store:
             ).first()
         return None if row is None else record_from_row(row)
 
-    async def unpublished_events(
-        self, *, created_before: dt.datetime, limit: int
-    ) -> Sequence[OutboxEvent]:
-        """Outbox events not yet confirmed by the broker, oldest first."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                sa.select(
-                    outbox.c.event_id,
-                    outbox.c.routing_key,
-                    outbox.c.body,
-                    outbox.c.correlation_id,
-                    outbox.c.created_at,
-                )
-                .where(outbox.c.published_at.is_(None), outbox.c.created_at < created_before)
-                .order_by(outbox.c.created_at)
-                .limit(limit)
-            )
-            return [OutboxEvent(**row._mapping) for row in rows]
-
     async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
         """Record that the broker confirmed these events."""
-        if not event_ids:
-            return
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                outbox.update()
-                .where(outbox.c.event_id.in_(event_ids), outbox.c.published_at.is_(None))
-                .values(published_at=now)
-            )
+        async with self.transaction() as tx:
+            await tx.mark_published(event_ids, now=now)
