@@ -36,12 +36,34 @@ MCN_API_TOKEN = "test-mcn-api-token-4be8"
 PORTAL_MEMBER_ID = "74ef8a46a75104de55d5d4a61b98ab6d"
 PORTAL_APPLICATION_TOKEN = "c289487163b58658eae5e8b42eaf11b8"
 RETRY_DELAYS = (0.2, 0.5)
+SECRETS_KEY = "r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0="
+
+
+class LogScan:
+    """Every log line of the session, checked against every secret the tests hand out."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.leaks: list[str] = []
+        self.secrets: set[str] = set()
+
+    def scan(self, text: str) -> None:
+        """Count the lines in ``text`` and keep any that holds a secret."""
+        for line in text.splitlines():
+            self.lines += 1
+            if any(secret in line for secret in self.secrets):
+                self.leaks.append(line[:300])
+
+
+LOG_SCAN = LogScan()
 
 
 class _CurrentStderr(io.TextIOBase):
-    """Writes to whatever ``sys.stderr`` is now, so pytest's capfd sees every log line."""
+    """Writes to whatever ``sys.stderr`` is now, so pytest's capfd sees every log line, and
+    checks every line for secrets on the way (see tests/test_zz_log_secrets.py)."""
 
     def write(self, text: str) -> int:
+        LOG_SCAN.scan(text)
         return sys.stderr.write(text)
 
     def flush(self) -> None:
@@ -159,7 +181,7 @@ def settings(
         worker_retry_delays=RETRY_DELAYS,
         worker_max_attempts=4,
         publish_confirm_timeout=3.0,
-        secrets_key=SecretStr("r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0="),
+        secrets_key=SecretStr(SECRETS_KEY),
     )
 
 
@@ -197,3 +219,9 @@ async def events(channel: AbstractChannel) -> AsyncIterator[EventTap]:
     tap = await EventTap.bind(channel)
     yield tap
     await asyncio.shield(tap.close())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the log-secrets check after every other test, over everything they logged."""
+    last = [item for item in items if item.module.__name__.endswith("test_zz_log_secrets")]  # type: ignore[attr-defined]
+    items[:] = [item for item in items if item not in last] + last

@@ -69,16 +69,21 @@ async def post_batches(
     *,
     size: int = 20,
 ) -> None:
-    """POST ``cdrs`` as batches, ten requests at a time; each must be accepted."""
+    """POST ``cdrs`` as batches, ten requests at a time, as a sender that honours 503 would:
+    each batch is retried until accepted, and nothing else than 202 or 503 may come back."""
     batches = [cdrs[i : i + size] for i in range(0, len(cdrs), size)]
+
+    async def deliver(batch: list[dict[str, Any]]) -> None:
+        for _ in range(20):
+            response = await client.post("/webhooks/mcn/password-call", json=batch, headers=AUTH)
+            if response.status == 202:
+                return
+            assert response.status == 503, await response.text()
+            await asyncio.sleep(0.5)
+        raise AssertionError("a batch was never accepted")
+
     for start in range(0, len(batches), 10):
-        responses = await asyncio.gather(
-            *(
-                client.post("/webhooks/mcn/password-call", json=batch, headers=AUTH)
-                for batch in batches[start : start + 10]
-            )
-        )
-        assert [response.status for response in responses] == [202] * len(responses)
+        await asyncio.gather(*(deliver(batch) for batch in batches[start : start + 10]))
 
 
 async def stored_outcomes(settings: Settings) -> int:
@@ -204,16 +209,19 @@ async def test_rabbitmq_restart_under_load(
         done.set()
         await generator
 
-        seen: collections.Counter[str] = collections.Counter()
+        seen: set[str] = set()
 
-        async def all_processed() -> bool:
-            await drain_ids(durable_tap, seen)
-            return len(seen) >= len(accepted)
+        async def every_accepted_processed() -> bool:
+            while (message := await durable_tap.get(no_ack=True, fail=False)) is not None:
+                seen.add(json.loads(message.body)["data"]["verification_call_uuid"])
+            return accepted <= seen
 
-        await eventually(all_processed, timeout=60)
+        await eventually(every_accepted_processed, timeout=60)
     assert set(statuses) <= {202, 503}, statuses
     assert statuses[503] > 0, "the outage was seen"
-    assert len(seen) == len(accepted)
+    # A 503 whose message reached the queue before the connection broke may be processed
+    # too: the sender retries it anyway, and the worker deduplicates.
+    assert accepted <= seen
 
 
 def _restart_rabbitmq(*, seconds: float) -> None:
