@@ -95,6 +95,25 @@ def _cmd_dlq(settings: Settings, args: argparse.Namespace) -> None:
     _run_async(lambda: _dlq(settings, args))
 
 
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
+    from confirmhub.trial import call_status
+
+    async def show() -> None:
+        print(json.dumps(await call_status(settings, args.verification_call_uuid), indent=2))
+
+    _run_async(show)
+
+
+def _cmd_send_test_webhook(settings: Settings, args: argparse.Namespace) -> None:
+    from confirmhub.trial import send_test_webhook
+
+    async def send() -> None:
+        answer = await send_test_webhook(settings, outcome=args.outcome, url=args.url)
+        print(json.dumps(answer, indent=2))
+
+    _run_async(send)
+
+
 def _cmd_config(settings: Settings, _args: argparse.Namespace) -> None:
     print(json.dumps(settings.public_view(), indent=2, default=str))
 
@@ -117,7 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=summary, description=summary)
         command.set_defaults(handler=handler)
     _add_dlq_parser(commands)
+    _add_trial_parsers(commands)
     return parser
+
+
+def _add_trial_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from confirmhub.trial import SAMPLE_CDRS
+
+    status = commands.add_parser(
+        "status",
+        help="print a password call's stored state",
+        description="Print a password call's stored state and outcome, as the API shows it.",
+    )
+    status.add_argument("verification_call_uuid")
+    status.set_defaults(handler=_cmd_status)
+    send = commands.add_parser(
+        "send-test-webhook",
+        help="POST a sample MCN CDR to a running receiver",
+        description="POST a sample MCN password-call CDR, with a fresh call id, to a running "
+        "receiver using the configured webhook secret; prints the answer.",
+    )
+    send.add_argument("--outcome", choices=sorted(SAMPLE_CDRS), default="busy")
+    send.add_argument("--url", help="receiver base URL (default: CONFIRMHUB_HOST:PORT)")
+    send.set_defaults(handler=_cmd_send_test_webhook)
 
 
 def _add_dlq_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

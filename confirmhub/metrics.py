@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -63,4 +63,8 @@ SMS_SENDS = Counter(
     "confirmhub_sms_sends",
     "SMS fallback attempts, by provider and result.",
     ["provider", "result"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "confirmhub_outbox_backlog",
+    "Committed events still waiting for the broker's confirm, as of the last sweep.",
 )

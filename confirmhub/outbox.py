@@ -68,9 +68,11 @@ class OutboxRelay:
                 created_before=created_before, limit=_SWEEP_BATCH
             )
             if not events:
+                metrics.OUTBOX_BACKLOG.set(0)
                 return 0
             done = await self._publish_all(events)
             await tx.mark_published(done, now=dt.datetime.now(dt.UTC))
+        metrics.OUTBOX_BACKLOG.set(await self._store.count_unpublished())
         log.info("outbox.swept", found=len(events), published=len(done))
         return len(done)
 

@@ -98,13 +98,14 @@ def test_config_masks_secrets() -> None:
     assert shown["bitrix24_application_tokens"] == {"m1": "**********"}
 
 
-def test_run_serves_and_stops_on_sigterm(tmp_path: Path, amqp_url: str) -> None:
+def test_run_serves_tries_out_and_stops_on_sigterm(tmp_path: Path, amqp_url: str) -> None:
     port = free_port()
     env = {
         **os.environ,
         "CONFIRMHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
         "CONFIRMHUB_AMQP_URL": amqp_url,
         "CONFIRMHUB_PORT": str(port),
+        "CONFIRMHUB_MCN_WEBHOOK_SECRET": "try-it-secret",
     }
     process = subprocess.Popen(
         [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -120,6 +121,18 @@ def test_run_serves_and_stops_on_sigterm(tmp_path: Path, amqp_url: str) -> None:
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "run did not become ready"
                 time.sleep(0.2)
+        sent = run_cli("send-test-webhook", "--outcome", "no_answer", env=env)
+        assert sent.returncode == 0, sent.stderr
+        answer = json.loads(sent.stdout)
+        assert answer["status"] == 202
+        call = answer["verification_call_uuid"]
+        deadline = time.monotonic() + 20
+        while (status := run_cli("status", call, env=env)).returncode != 0:
+            assert "no password call" in status.stderr
+            assert time.monotonic() < deadline, "the test webhook was never processed"
+            time.sleep(0.3)
+        shown = json.loads(status.stdout)
+        assert (shown["status"], shown["outcome"]) == ("completed", "no_answer")
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

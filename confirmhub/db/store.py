@@ -242,6 +242,16 @@ class Store:
             ).first()
         return None if row is None else record_from_row(row)
 
+    async def count_unpublished(self) -> int:
+        """Events not yet confirmed by the broker (read through the partial index)."""
+        async with self.engine.connect() as connection:
+            count = await connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(outbox)
+                .where(outbox.c.published_at.is_(None))
+            )
+        return int(count or 0)
+
     async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
         """Record that the broker confirmed these events."""
         async with self.transaction() as tx:
