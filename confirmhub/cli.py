@@ -114,6 +114,17 @@ def _cmd_send_test_webhook(settings: Settings, args: argparse.Namespace) -> None
     _run_async(send)
 
 
+def _cmd_tail_events(settings: Settings, args: argparse.Namespace) -> None:
+    from confirmhub.trial import tail_events
+
+    async def tail() -> None:
+        await tail_events(
+            settings, routing_key=args.routing_key, count=args.count, seconds=args.timeout
+        )
+
+    _run_async(tail)
+
+
 def _cmd_config(settings: Settings, _args: argparse.Namespace) -> None:
     print(json.dumps(settings.public_view(), indent=2, default=str))
 
@@ -159,6 +170,15 @@ def _add_trial_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
     send.add_argument("--outcome", choices=sorted(SAMPLE_CDRS), default="busy")
     send.add_argument("--url", help="receiver base URL (default: CONFIRMHUB_HOST:PORT)")
     send.set_defaults(handler=_cmd_send_test_webhook)
+    tail = commands.add_parser(
+        "tail-events",
+        help="print downstream events as they are published",
+        description="Bind a temporary queue to confirmhub.events and print each event's body.",
+    )
+    tail.add_argument("--routing-key", default="#", help="binding key, e.g. 'password_call.*'")
+    tail.add_argument("--count", type=int, help="exit after this many events")
+    tail.add_argument("--timeout", type=float, help="exit after this many seconds")
+    tail.set_defaults(handler=_cmd_tail_events)
 
 
 def _add_dlq_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -69,3 +69,36 @@ async def call_status(settings: Settings, verification_call_uuid: str) -> dict[s
         raise ConfirmhubError(f"no password call {verification_call_uuid!r}")
     view: dict[str, Any] = password_call_view(record).model_dump(mode="json")
     return view
+
+
+async def tail_events(
+    settings: Settings, *, routing_key: str, count: int | None, seconds: float | None
+) -> int:
+    """Print downstream events as a consumer would see them; how many were printed."""
+    import asyncio
+    import sys
+
+    from aio_pika.abc import ExchangeType
+
+    from confirmhub.resources import open_broker
+    from schemas.events import EVENTS_EXCHANGE
+
+    printed = 0
+    async with open_broker(settings) as connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key)
+        print(f"listening on {EVENTS_EXCHANGE} for {routing_key!r}", file=sys.stderr, flush=True)
+        async with queue.iterator() as messages:
+            try:
+                async with asyncio.timeout(seconds):
+                    async for message in messages:
+                        await message.ack()
+                        print(message.body.decode(), flush=True)
+                        printed += 1
+                        if count is not None and printed >= count:
+                            break
+            except TimeoutError:
+                pass
+    return printed

@@ -16,6 +16,7 @@ from receiver import (
     bitrix24_api,
     bitrix24_webhook,
     confirmations_api,
+    docs,
     health,
     mcn_webhook,
     password_calls_api,
@@ -92,4 +93,7 @@ def create_app(
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/api/openapi.json", docs.openapi_json)
+    app.router.add_get("/api/asyncapi.json", docs.asyncapi_json)
+    app.router.add_get("/api/docs", docs.docs_page)
     return app

@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from confirmhub import metrics
 from confirmhub.errors import ServiceUnavailable
 from receiver.auth import bearer_token, require_secret
-from receiver.errors import ReceiverError
+from receiver.errors import InvalidPayload, ReceiverError
 from receiver.keys import SETTINGS
 
 log = structlog.get_logger("confirmhub.receiver")
@@ -65,6 +65,28 @@ def _request_id(request: web.Request) -> str:
     return given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+def _is_data_exception(exc: sa_exc.DBAPIError) -> bool:
+    """A value the database refused (SQLSTATE class 22, "data exception")."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return isinstance(exc, sa_exc.DataError) or sqlstate.startswith("22")
+
+
+def _classify(exc: Exception) -> Exception:
+    """What a handler's exception means for the client, logging what an operator must see."""
+    if isinstance(exc, ReceiverError | ServiceUnavailable):
+        return exc
+    if isinstance(exc, DEPENDENCY_ERRORS):
+        log.warning("request.dependency_unavailable", error_type=type(exc).__name__)
+        return ServiceUnavailable(type(exc).__name__)
+    if isinstance(exc, sa_exc.DBAPIError) and _is_data_exception(exc):
+        # Validation should have refused it; if the database still cannot store a value
+        # the client sent, that is the client's 422, never our 500.
+        log.warning("request.unstorable_value", error_type=type(exc.orig).__name__)
+        return InvalidPayload("a value cannot be stored")
+    log.exception("request.unexpected_error")
+    return exc
+
+
 def _to_problem(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, ReceiverError):
         return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, errors=exc.errors)
@@ -106,17 +128,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             raise
         error = exc
         response = _to_problem(request, exc)
-    except (ReceiverError, ServiceUnavailable) as exc:
-        error = exc
-        response = _to_problem(request, exc)
-    except DEPENDENCY_ERRORS as exc:
-        error = exc
-        log.warning("request.dependency_unavailable", error_type=type(exc).__name__)
-        response = _to_problem(request, ServiceUnavailable(str(exc)))
     except Exception as exc:
         error = exc
-        log.exception("request.unexpected_error")
-        response = _to_problem(request, exc)
+        response = _to_problem(request, _classify(exc))
     response.headers["X-Request-ID"] = request_id
     elapsed = time.perf_counter() - started
     route = _route_name(request)
@@ -138,10 +152,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+# The API and event docs are public: they hold no data, and clients need them to integrate.
+PUBLIC_API_PATHS = frozenset({"/api/openapi.json", "/api/asyncapi.json", "/api/docs"})
+
+
 @web.middleware
 async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require the admin bearer token on every ``/api/`` route."""
-    if request.path.startswith("/api/"):
+    """Require the admin bearer token on every ``/api/`` route but the public docs."""
+    if request.path.startswith("/api/") and request.path not in PUBLIC_API_PATHS:
         require_secret(
             bearer_token(request), request.app[SETTINGS].admin_token, what="admin bearer token"
         )

@@ -6,6 +6,7 @@ import datetime as dt
 
 import structlog
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
 from confirmhub.codes import code_matches_async, hash_code_async
 from confirmhub.crypto import SecretsBox
@@ -18,7 +19,12 @@ from receiver.errors import Conflict, NotFound, UnsupportedMediaType
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
 from schemas.api import CodeCheckResult, PasswordCallView
 from schemas.events import CallOutcome
-from schemas.mcn import CodeCheckRequest, PasswordCallRequest, split_verification_call_uuid
+from schemas.mcn import (
+    CodeCheckRequest,
+    PasswordCallRequest,
+    VerificationCallUuid,
+    split_verification_call_uuid,
+)
 
 log = structlog.get_logger("confirmhub.receiver")
 
@@ -90,9 +96,21 @@ async def create_password_call(request: web.Request) -> web.Response:
     return response
 
 
+_CALL_UUID: TypeAdapter[str] = TypeAdapter(VerificationCallUuid)
+
+
+def _call_uuid(request: web.Request) -> str:
+    """The path's call id; one that cannot be a call id names no call (404)."""
+    value = request.match_info["verification_call_uuid"]
+    try:
+        return _CALL_UUID.validate_python(value)
+    except ValidationError:
+        raise NotFound("no such password call") from None
+
+
 async def get_password_call(request: web.Request) -> web.Response:
     """State and outcome of one call; 404 if unknown."""
-    verification_call_uuid = request.match_info["verification_call_uuid"]
+    verification_call_uuid = _call_uuid(request)
     record = await request.app[STORE].get_password_call(verification_call_uuid)
     if record is None:
         raise NotFound(f"no password call {verification_call_uuid!r}")
@@ -102,7 +120,7 @@ async def get_password_call(request: web.Request) -> web.Response:
 async def check_code(request: web.Request) -> web.Response:
     """Check the code a user entered: limited attempts, expiry, one approval."""
     settings = request.app[SETTINGS]
-    verification_call_uuid = request.match_info["verification_call_uuid"]
+    verification_call_uuid = _call_uuid(request)
     body = validate(CodeCheckRequest, await _json_body(request), what="code check")
     store = request.app[STORE]
     if await store.get_password_call(verification_call_uuid) is None:

@@ -32,7 +32,20 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("command", ["run", "receiver", "worker", "migrate", "config"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "run",
+        "receiver",
+        "worker",
+        "migrate",
+        "config",
+        "dlq",
+        "status",
+        "send-test-webhook",
+        "tail-events",
+    ],
+)
 def test_every_command_has_help(command: str) -> None:
     result = run_cli(command, "--help", env={})
     assert result.returncode == 0
@@ -121,6 +134,15 @@ def test_run_serves_tries_out_and_stops_on_sigterm(tmp_path: Path, amqp_url: str
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "run did not become ready"
                 time.sleep(0.2)
+        watcher = subprocess.Popen(
+            [*CLI, "tail-events", "--count", "1", "--timeout", "30"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert watcher.stderr is not None
+        assert "listening on confirmhub.events" in watcher.stderr.readline()
         sent = run_cli("send-test-webhook", "--outcome", "no_answer", env=env)
         assert sent.returncode == 0, sent.stderr
         answer = json.loads(sent.stdout)
@@ -133,6 +155,10 @@ def test_run_serves_tries_out_and_stops_on_sigterm(tmp_path: Path, amqp_url: str
             time.sleep(0.3)
         shown = json.loads(status.stdout)
         assert (shown["status"], shown["outcome"]) == ("completed", "no_answer")
+        printed, _ = watcher.communicate(timeout=30)
+        event = json.loads(printed)
+        assert event["type"] == "password_call.no_answer"
+        assert event["data"]["verification_call_uuid"] == call
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

@@ -80,6 +80,11 @@ async def test_unconfigured_secret_refuses_everything(
         (b'{"verification_call_uuid": "fa278be48dc2_117793", "q931_status": true}', None, 422),
         (b'[{"verification_call_uuid": "a_1", "q931_status": 16}, {"q931_status": 1}]', None, 422),
         (b"[]", None, 422),
+        (
+            b'{"verification_call_uuid": "a_1", "q931_status": 16, "final_status": "A\\u0000"}',
+            None,
+            422,
+        ),
         (b'"just a string"', None, 422),
         (b"[1, 2]", None, 422),
         (b"{not json", None, 400),
@@ -188,3 +193,20 @@ async def test_unknown_route_and_wrong_method_are_problems(
 ) -> None:
     await assert_problem(await client.get("/nope"), 404)
     await assert_problem(await client.get(PATH), 405)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_nul_characters_are_refused_before_the_database(
+    client: TestClient,  # type: ignore[type-arg]
+    channel: AbstractChannel,
+    backend: str,
+) -> None:
+    # PostgreSQL cannot store NUL: a value it would refuse must never be acknowledged.
+    admin = {"Authorization": "Bearer test-admin-token-7f3a"}
+    cdr = {"verification_call_uuid": "a_1", "q931_status": 16, "final_status": "x\x00"}
+    await assert_problem(await client.post(PATH, json=cdr, headers=AUTH), 422)
+    await assert_problem(await client.get("/api/v1/password-calls/a%00_1", headers=admin), 404)
+    template = {"name": "a\x00b", "caption": "c", "template": "%CODE%", "isEnabled": True}
+    response = await client.post("/api/v2/confirmations/templates", json=template, headers=admin)
+    await assert_problem(response, 422)
+    assert await take_all(channel, MCN_CDR_QUEUE) == []

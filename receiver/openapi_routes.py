@@ -1,0 +1,245 @@
+"""The OpenAPI route table of the webhooks, the ``/api/v1`` API, probes and the docs."""
+
+from __future__ import annotations
+
+from receiver.openapi_table import (
+    BODY_ERRORS,
+    LOCATION,
+    MCN_WEBHOOK,
+    PUBLIC,
+    Body,
+    Operation,
+    Reply,
+    json_body,
+    path_param,
+    reads,
+    type_schema,
+    writes,
+)
+from schemas.api import CodeCheckResult, PasswordCallView, WebhookAccepted
+from schemas.bitrix24 import (
+    Bitrix24Envelope,
+    InstallEvent,
+    MemberId,
+    MethodConfirmationRegistration,
+    MethodConfirmationView,
+    MethodConfirmEvent,
+    MethodName,
+    PortalTokenBody,
+    TokenSha256,
+)
+from schemas.mcn import CodeCheckRequest, PasswordCallCdr, PasswordCallRequest, VerificationCallUuid
+from schemas.plain_responses import Ignored, Liveness, PortalRegistered, PortalSaved, Readiness
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+_CDR = reads(PasswordCallCdr)
+_BITRIX24_EVENT = {
+    "anyOf": [reads(MethodConfirmEvent), reads(InstallEvent), reads(Bitrix24Envelope)]
+}
+_ACCEPTED = Reply("Accepted and durable (a duplicate delivery too).", writes(WebhookAccepted))
+
+_UUID = path_param(
+    "verification_call_uuid",
+    type_schema(VerificationCallUuid),
+    "`<call id>_<account id>`, as MCN names the call.",
+)
+_MEMBER_ID = path_param("member_id", type_schema(MemberId), "The portal's `member_id`.")
+
+WEBHOOKS = (
+    Operation(
+        "post",
+        "/webhooks/mcn/password-call",
+        "receive_cdr",
+        "Receive MCN password-call CDRs",
+        "webhooks",
+        {202: _ACCEPTED},
+        errors=(401, *BODY_ERRORS, 503),
+        security=MCN_WEBHOOK,
+        body=Body(
+            {JSON: {"oneOf": [_CDR, {"type": "array", "items": _CDR, "minItems": 1}]}, FORM: _CDR},
+            "One CDR, or a non-empty array of CDRs, as the webhook's Request Body template "
+            "lists them: numbers may be strings, `verification_uuid` is accepted for "
+            "`verification_call_uuid`, and extra fields are kept.",
+        ),
+        description="Each CDR is queued with a publisher confirm before the `202`; a `503` "
+        "(with `Retry-After`) means nothing is guaranteed durable and the sender should retry.",
+    ),
+    Operation(
+        "post",
+        "/webhooks/bitrix24",
+        "receive_event",
+        "Receive a Bitrix24 event",
+        "webhooks",
+        {
+            200: Reply(
+                "Authentic but needs no action, or a portal registered from `ONAPPINSTALL`.",
+                {"anyOf": [writes(Ignored), writes(PortalRegistered)]},
+            ),
+            202: _ACCEPTED,
+        },
+        errors=(*BODY_ERRORS, 401, 503),
+        security=PUBLIC,
+        body=Body(
+            {FORM: _BITRIX24_EVENT, JSON: _BITRIX24_EVENT},
+            "A form with PHP bracket keys (`data[TOKEN]=…&auth[member_id]=…`), or the same "
+            "structure as JSON. `ONAPPMETHODCONFIRM` is queued; other events are ignored.",
+            deep_objects={FORM: ("data", "auth")},
+        ),
+        description="Authenticated by `auth[application_token]`, which must be the one "
+        "registered for `auth[member_id]` (Bitrix24 signs nothing and never retries).",
+    ),
+)
+
+PASSWORD_CALLS = (
+    Operation(
+        "post",
+        "/api/v1/password-calls",
+        "create_password_call",
+        "Place a password call through MCN",
+        "password calls",
+        {
+            201: Reply(
+                "The call, now `calling`.", writes(PasswordCallView), headers={"Location": LOCATION}
+            )
+        },
+        errors=(*BODY_ERRORS, 401, 502, 503),
+        body=json_body(reads(PasswordCallRequest), "MCN's own fields, plus an SMS `locale`."),
+    ),
+    Operation(
+        "get",
+        "/api/v1/password-calls/{verification_call_uuid}",
+        "get_password_call",
+        "A password call's state and outcome",
+        "password calls",
+        {200: Reply("The call.", writes(PasswordCallView))},
+        errors=(401, 404, 503),
+        params=(_UUID,),
+    ),
+    Operation(
+        "post",
+        "/api/v1/password-calls/{verification_call_uuid}/check",
+        "check_code",
+        "Check the code a user entered",
+        "password calls",
+        {200: Reply("Whether the code matched, and what is left.", writes(CodeCheckResult))},
+        errors=(*BODY_ERRORS, 401, 404, 409, 503),
+        params=(_UUID,),
+        body=json_body(reads(CodeCheckRequest)),
+    ),
+)
+
+BITRIX24 = (
+    Operation(
+        "put",
+        "/api/v1/method-confirmations",
+        "register_method_confirmation",
+        "Record that a call got METHOD_CONFIRM_WAITING",
+        "bitrix24",
+        {200: Reply("The confirmation's state.", writes(MethodConfirmationView))},
+        errors=(*BODY_ERRORS, 401, 503),
+        body=json_body(reads(MethodConfirmationRegistration)),
+    ),
+    Operation(
+        "get",
+        "/api/v1/method-confirmations/{member_id}/{token_sha256}/{method}",
+        "get_method_confirmation",
+        "A method confirmation's state",
+        "bitrix24",
+        {200: Reply("The confirmation's state.", writes(MethodConfirmationView))},
+        errors=(401, 404, 503),
+        params=(
+            _MEMBER_ID,
+            path_param(
+                "token_sha256", type_schema(TokenSha256), "Hex SHA-256 of the access token."
+            ),
+            path_param("method", type_schema(MethodName), "The REST method, any case."),
+        ),
+    ),
+    Operation(
+        "put",
+        "/api/v1/bitrix24/portals/{member_id}",
+        "put_portal",
+        "Add a portal or rotate its application token",
+        "bitrix24",
+        {200: Reply("Saved.", writes(PortalSaved))},
+        errors=(*BODY_ERRORS, 401, 404, 503),
+        params=(_MEMBER_ID,),
+        body=json_body(reads(PortalTokenBody)),
+    ),
+    Operation(
+        "delete",
+        "/api/v1/bitrix24/portals/{member_id}",
+        "delete_portal",
+        "Forget a portal",
+        "bitrix24",
+        {204: Reply("Forgotten; its events are refused from now on.")},
+        errors=(401, 404, 503),
+        params=(_MEMBER_ID,),
+    ),
+)
+
+_ANY_OBJECT = {"type": "object"}
+
+PROBES_AND_DOCS = (
+    Operation(
+        "get",
+        "/healthz",
+        "healthz",
+        "Liveness",
+        "probes",
+        {200: Reply("The process is alive.", writes(Liveness))},
+        security=PUBLIC,
+    ),
+    Operation(
+        "get",
+        "/readyz",
+        "readyz",
+        "Readiness: broker connected, database reachable and migrated",
+        "probes",
+        {
+            200: Reply("Ready.", writes(Readiness)),
+            503: Reply("Not ready; `checks` says why.", writes(Readiness)),
+        },
+        security=PUBLIC,
+    ),
+    Operation(
+        "get",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics",
+        "probes",
+        {200: Reply("Text exposition format.", {"type": "string"}, media_type="text/plain")},
+        security=PUBLIC,
+    ),
+    Operation(
+        "get",
+        "/api/openapi.json",
+        "openapi_json",
+        "This OpenAPI document",
+        "docs",
+        {200: Reply("OpenAPI 3.1.", _ANY_OBJECT)},
+        security=PUBLIC,
+    ),
+    Operation(
+        "get",
+        "/api/asyncapi.json",
+        "asyncapi_json",
+        "The AsyncAPI document of the downstream events",
+        "docs",
+        {200: Reply("AsyncAPI 3.0.", _ANY_OBJECT)},
+        security=PUBLIC,
+    ),
+    Operation(
+        "get",
+        "/api/docs",
+        "docs_page",
+        "Both documents as one browsable page",
+        "docs",
+        {200: Reply("A self-contained HTML page.", {"type": "string"}, media_type="text/html")},
+        security=PUBLIC,
+    ),
+)
+
+ROUTES = (*WEBHOOKS, *PASSWORD_CALLS, *BITRIX24, *PROBES_AND_DOCS)
