@@ -86,6 +86,33 @@ async def post_batches(
         await asyncio.gather(*(deliver(batch) for batch in batches[start : start + 10]))
 
 
+class ReadinessProbe:
+    """Polls /readyz in the background, as a load balancer would, keeping every answer."""
+
+    def __init__(self, client: TestClient) -> None:  # type: ignore[type-arg]
+        self._client = client
+        self.answers: list[tuple[int, dict[str, Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        while True:
+            response = await self._client.get("/readyz")
+            self.answers.append((response.status, await response.json()))
+            await asyncio.sleep(0.2)
+
+    def __enter__(self) -> ReadinessProbe:
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    def failed_check(self, name: str) -> bool:
+        """Whether some answer was 503 naming ``name`` as the failing check."""
+        return any(status == 503 and body["checks"][name] != "ok" for status, body in self.answers)
+
+
 async def stored_outcomes(settings: Settings) -> int:
     engine = create_engine(settings.database_url.get_secret_value())
     try:
@@ -162,9 +189,12 @@ async def test_postgres_outage_loses_nothing(
     ids: collections.Counter[str] = collections.Counter()
     async with running_worker(patient):
         await post_batches(client, [cdr(i, "a") for i in range(100)])
-        with faults.postgres_stopped():
-            await post_batches(client, [cdr(i, "b") for i in range(100)])
-            await asyncio.sleep(3)
+        with ReadinessProbe(client) as probe:
+            with faults.postgres_stopped():
+                await post_batches(client, [cdr(i, "b") for i in range(100)])
+                await asyncio.sleep(3)
+            await eventually(lambda: probe.answers[-1][0] == 200, timeout=30)
+        assert probe.failed_check("database"), probe.answers
 
         async def all_processed() -> bool:
             await drain_ids(durable_tap, ids)
@@ -203,9 +233,12 @@ async def test_rabbitmq_restart_under_load(
     async with running_worker(settings):
         generator = asyncio.create_task(load())
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(_restart_rabbitmq, seconds=3.0)
-        restarted.set()
-        await eventually(lambda: after_restart.count(202) >= 20, timeout=60)
+        with ReadinessProbe(client) as probe:
+            await asyncio.to_thread(_restart_rabbitmq, seconds=3.0)
+            restarted.set()
+            await eventually(lambda: after_restart.count(202) >= 20, timeout=60)
+            await eventually(lambda: probe.answers[-1][0] == 200, timeout=30)
+        assert probe.failed_check("broker"), probe.answers
         done.set()
         await generator
 

@@ -1,0 +1,37 @@
+"""Probes: alive, ready, and not ready when the schema is behind the code."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+
+from confirmhub.db.engine import create_engine
+from confirmhub.settings import Settings
+
+
+async def test_alive_and_ready(client: TestClient) -> None:  # type: ignore[type-arg]
+    alive = await client.get("/healthz")
+    assert (alive.status, await alive.json()) == (200, {"status": "ok"})
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert await ready.json() == {
+        "status": "ready",
+        "checks": {"broker": "ok", "database": "ok"},
+    }
+
+
+async def test_schema_behind_the_code_is_not_ready(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+) -> None:
+    engine = create_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    finally:
+        await engine.dispose()
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["checks"]["broker"] == "ok"
+    assert "confirmhub migrate" in body["checks"]["database"]
