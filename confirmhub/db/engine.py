@@ -24,8 +24,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+# Execution option marking a connection that only reads: its transaction may start deferred.
+READ_ONLY = "confirmhub_read_only"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Writers take the write lock up front (no SQLITE_BUSY upgrade deadlocks); readers do not,
+    # so that with WAL they never wait behind a writer.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
@@ -34,7 +41,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from confirmhub.db.engine import insert_for
+from confirmhub.db.engine import READ_ONLY, insert_for
 from confirmhub.db.tables import outbox, password_calls
 
 
@@ -223,16 +223,11 @@ class Store:
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads outside any write transaction."""
         async with self.engine.connect() as connection:
-            yield connection
-
-    async def ping(self) -> None:
-        """Raise if the database cannot be reached."""
-        async with self.engine.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+            yield await connection.execution_options(**{READ_ONLY: True})
 
     async def get_password_call(self, verification_call_uuid: str) -> PasswordCallRecord | None:
         """The stored call, or None."""
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             row = (
                 await connection.execute(
                     password_calls.select().where(
@@ -244,7 +239,7 @@ class Store:
 
     async def count_unpublished(self) -> int:
         """Events not yet confirmed by the broker (read through the partial index)."""
-        async with self.engine.connect() as connection:
+        async with self.reading() as connection:
             count = await connection.scalar(
                 sa.select(sa.func.count())
                 .select_from(outbox)
