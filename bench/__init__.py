@@ -1,0 +1,1 @@
+"""Benchmarks of confirmhub beside baselines; run with ``python -m bench`` (see README.md)."""
