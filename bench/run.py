@@ -6,10 +6,13 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+import asyncpg
+from aio_pika.exceptions import AMQPError
+
 from bench import environment
 from bench.drain import WORKER_PREFETCH, measure_table_size, measure_worker_drain
 from bench.e2e import measure_e2e
-from bench.lab import Lab, Services, say
+from bench.lab import BenchError, Lab, Services, say
 from bench.memory import measure_soak
 from bench.profile import run_profiles, write_summaries
 from bench.publish import RunRecord, write_results
@@ -119,8 +122,14 @@ async def run(args: argparse.Namespace, *, command: str) -> int:
         say(f"warning: load average {load_before}: other work is running, expect noisy figures")
     versions = await environment.versions(args.postgres_url)
     services_started = environment.service_starts()
-    async with Lab(services, keep_logs=args.keep_logs) as lab:
-        results = await _measure(lab, args)
+    try:
+        async with Lab(services, keep_logs=args.keep_logs) as lab:
+            results = await _measure(lab, args)
+    except (AMQPError, OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(
+            f"lost RabbitMQ or PostgreSQL during the run ({type(exc).__name__}: {exc}); "
+            "was something restarting them? Run again when they are left alone"
+        ) from exc
     restarted = [
         name
         for name, started in environment.service_starts().items()
