@@ -1,15 +1,14 @@
-"""Correlating a CDR with its call: plain functions over the store, no broker."""
+"""Correlating CDRs with their calls: plain functions over the store, no broker."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import structlog
+from typing import Any
 
 from confirmhub import metrics
-from confirmhub.db import verification
-from confirmhub.db.store import OutboxEvent, Store
+from confirmhub.db.store import CallCompletion, OutboxEvent, Store
 from confirmhub.events import password_call_outcome_event
 from confirmhub.outcomes import classify_call_outcome
 from schemas.events import CallOutcome
@@ -19,50 +18,73 @@ from schemas.mcn import split_verification_call_uuid
 
 @dataclass(frozen=True, slots=True)
 class CdrRecorded:
-    """What recording a CDR changed: the event to publish, and whether an SMS is now due."""
+    """What recording one CDR changed: its event (None for a duplicate), whether an SMS is
+    now due, and what its ``message.handled`` line tells."""
 
-    event: OutboxEvent
+    event: OutboxEvent | None
     sms_queued: bool
+    log_fields: dict[str, Any]
 
 
-async def record_cdr(
-    message: InboundCdr,
+def _completion(message: InboundCdr, sms_outcomes: frozenset[CallOutcome]) -> CallCompletion:
+    cdr = message.cdr
+    outcome = classify_call_outcome(cdr.q931_status, cdr.final_status)
+    call_id, account_id = split_verification_call_uuid(cdr.verification_call_uuid)
+    return CallCompletion(
+        verification_call_uuid=cdr.verification_call_uuid,
+        call_id=call_id,
+        account_id=account_id,
+        outcome=outcome.value,
+        q931_status=cdr.q931_status,
+        final_status=cdr.final_status,
+        wants_sms=outcome in sms_outcomes,
+    )
+
+
+async def record_cdrs(
+    messages: Sequence[InboundCdr],
     store: Store,
     *,
     now: dt.datetime,
     sms_outcomes: frozenset[CallOutcome] = frozenset(),
-) -> CdrRecorded | None:
-    """Store the call's outcome, its event and any SMS fallback in one transaction.
+) -> list[CdrRecorded]:
+    """Store the calls' outcomes, their events and any SMS fallbacks in one transaction.
 
-    None for a call that already has an outcome (a duplicate changes nothing)."""
-    cdr = message.cdr
-    outcome = classify_call_outcome(cdr.q931_status, cdr.final_status)
-    call_id, account_id = split_verification_call_uuid(cdr.verification_call_uuid)
-    structlog.contextvars.bind_contextvars(verification_call_uuid=cdr.verification_call_uuid)
+    One result per message, in order; a CDR for a call that already has an outcome (also
+    one earlier in ``messages``) changes nothing and has no event."""
+    completions = [_completion(message, sms_outcomes) for message in messages]
     async with store.transaction() as tx:
-        record = await tx.complete_password_call(
-            verification_call_uuid=cdr.verification_call_uuid,
-            call_id=call_id,
-            account_id=account_id,
-            outcome=outcome.value,
-            q931_status=cdr.q931_status,
-            final_status=cdr.final_status,
-            now=now,
+        completed = await tx.complete_password_calls(completions, now=now)
+        events = [
+            None
+            if call is None
+            else password_call_outcome_event(call.record, correlation_id=message.request_id)
+            for message, call in zip(messages, completed, strict=True)
+        ]
+        await tx.add_outbox_events([event for event in events if event is not None])
+    results = []
+    for completion, call, event in zip(completions, completed, events, strict=True):
+        if call is None or event is None:
+            results.append(
+                CdrRecorded(
+                    event=None,
+                    sms_queued=False,
+                    log_fields={"outcome": completion.outcome, "duplicate": True},
+                )
+            )
+            continue
+        metrics.CALL_OUTCOMES.labels(completion.outcome).inc()
+        results.append(
+            CdrRecorded(
+                event=event,
+                sms_queued=call.sms_queued,
+                log_fields={
+                    "outcome": completion.outcome,
+                    "duplicate": False,
+                    "initiated_here": call.record.initiated_at is not None,
+                    "event_id": event.event_id,
+                    "sms_queued": call.sms_queued,
+                },
+            )
         )
-        if record is None:
-            structlog.contextvars.bind_contextvars(outcome=outcome.value, duplicate=True)
-            return None
-        event = password_call_outcome_event(record, correlation_id=message.request_id)
-        await tx.add_outbox_event(event)
-        sms_queued = outcome in sms_outcomes and await verification.queue_sms(
-            tx.connection, cdr.verification_call_uuid, now=now
-        )
-    structlog.contextvars.bind_contextvars(
-        outcome=outcome.value,
-        duplicate=False,
-        initiated_here=record.initiated_at is not None,
-        event_id=event.event_id,
-        sms_queued=sms_queued,
-    )
-    metrics.CALL_OUTCOMES.labels(outcome.value).inc()
-    return CdrRecorded(event=event, sms_queued=sms_queued)
+    return results

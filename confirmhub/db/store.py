@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -55,9 +56,57 @@ class OutboxEvent:
     created_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CallCompletion:
+    """A CDR's outcome to record on its call."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    outcome: str
+    q931_status: int
+    final_status: str | None
+    # Whether this outcome calls for the SMS fallback (queued only if the call has a code).
+    wants_sms: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedCall:
+    """A call whose outcome was just recorded."""
+
+    record: PasswordCallRecord
+    sms_queued: bool
+
+
 def record_from_row(row: sa.Row[Any]) -> PasswordCallRecord:
     """A PasswordCallRecord from a full ``password_calls`` row."""
     return PasswordCallRecord(**row._mapping)
+
+
+def _sms_queueable(record: PasswordCallRecord) -> bool:
+    # The same guard as verification.queue_sms: once per call, and only with a code to send.
+    return (
+        record.sms_status is None
+        and record.code_encrypted is not None
+        and record.phone_number is not None
+    )
+
+
+_calls = password_calls.c
+# Built once, executed with one parameter set per call (the rows are locked by then).
+_COMPLETE_LOCKED = (
+    password_calls.update()
+    .where(_calls.verification_call_uuid == sa.bindparam("b_uuid"), _calls.outcome.is_(None))
+    .values(
+        outcome=sa.bindparam("b_outcome"),
+        q931_status=sa.bindparam("b_q931_status"),
+        final_status=sa.bindparam("b_final_status"),
+        completed_at=sa.bindparam("b_now"),
+        updated_at=sa.bindparam("b_now"),
+        sms_status=sa.bindparam("b_sms_status"),
+        sms_updated_at=sa.bindparam("b_sms_updated_at"),
+    )
+)
 
 
 class Transaction:
@@ -66,55 +115,104 @@ class Transaction:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
-    async def complete_password_call(
-        self,
-        *,
-        verification_call_uuid: str,
-        call_id: str,
-        account_id: str,
-        outcome: str,
-        q931_status: int,
-        final_status: str | None,
-        now: dt.datetime,
-    ) -> PasswordCallRecord | None:
-        """Record a call's outcome once; None when the call already has one."""
-        completion = {
-            "outcome": outcome,
-            "q931_status": q931_status,
-            "final_status": final_status,
-            "completed_at": now,
-            "updated_at": now,
+    async def complete_password_calls(
+        self, completions: Sequence[CallCompletion], *, now: dt.datetime
+    ) -> list[CompletedCall | None]:
+        """Record calls' outcomes once, in a few statements whatever their number.
+
+        One result per completion, in order: None for a call that already had an outcome
+        (a duplicate changes nothing), and for a repeat of a call earlier in the list.
+        """
+        # Read the calls first, locking them on PostgreSQL, in key order so that the
+        # batches of two workers cannot deadlock; SQLite's writer lock serializes anyway.
+        # With the rows held, the outcome-is-null guard of the update below cannot lose a
+        # race, and whether an SMS is due is decided from what was read.
+        keys = sorted({c.verification_call_uuid for c in completions})
+        select = password_calls.select().where(_calls.verification_call_uuid.in_(keys))
+        if self.connection.dialect.name == "postgresql":
+            select = select.order_by(_calls.verification_call_uuid).with_for_update()
+        stored = {
+            row.verification_call_uuid: record_from_row(row)
+            for row in await self.connection.execute(select)
         }
-        # The outcome-is-null guard makes the transition conditional: of two workers racing
-        # on one call, only one sees a row to update.
-        updated = await self.connection.execute(
-            password_calls.update()
-            .where(
-                password_calls.c.verification_call_uuid == verification_call_uuid,
-                password_calls.c.outcome.is_(None),
+        done: dict[str, CompletedCall | None] = {}
+        updates: list[dict[str, Any]] = []
+        inserts: dict[str, CallCompletion] = {}
+        for completion in completions:
+            key = completion.verification_call_uuid
+            record = stored.get(key)
+            if key in done or key in inserts:
+                continue
+            if record is None:
+                inserts[key] = completion
+                continue
+            if record.outcome is not None:
+                done[key] = None
+                continue
+            sms_queued = completion.wants_sms and _sms_queueable(record)
+            record = dataclasses.replace(
+                record,
+                outcome=completion.outcome,
+                q931_status=completion.q931_status,
+                final_status=completion.final_status,
+                completed_at=now,
+                updated_at=now,
+                sms_status="queued" if sms_queued else record.sms_status,
+                sms_updated_at=now if sms_queued else record.sms_updated_at,
             )
-            .values(**completion)
-            .returning(*password_calls.c)
-        )
-        row = updated.first()
-        if row is not None:
-            return record_from_row(row)
-        # No call awaiting an outcome: either a CDR for a call not (yet) initiated here,
-        # or a duplicate. Insert-if-absent tells the two apart without a race.
+            done[key] = CompletedCall(record=record, sms_queued=sms_queued)
+            updates.append(
+                {
+                    "b_uuid": key,
+                    "b_outcome": record.outcome,
+                    "b_q931_status": record.q931_status,
+                    "b_final_status": record.final_status,
+                    "b_now": now,
+                    "b_sms_status": record.sms_status,
+                    "b_sms_updated_at": record.sms_updated_at,
+                }
+            )
+        if updates:
+            await self.connection.execute(_COMPLETE_LOCKED, updates)
+        if inserts:
+            done.update(await self._insert_completed(list(inserts.values()), now=now))
+        # pop: a repeat later in the list is a duplicate of its first occurrence.
+        return [done.pop(c.verification_call_uuid, None) for c in completions]
+
+    async def _insert_completed(
+        self, completions: Sequence[CallCompletion], *, now: dt.datetime
+    ) -> dict[str, CompletedCall | None]:
+        """Insert calls first seen by their CDR (not initiated here, or not yet)."""
         inserted = await self.connection.execute(
             insert_for(self.connection, password_calls)
-            .values(
-                verification_call_uuid=verification_call_uuid,
-                call_id=call_id,
-                account_id=account_id,
-                created_at=now,
-                **completion,
-            )
             .on_conflict_do_nothing(index_elements=["verification_call_uuid"])
-            .returning(*password_calls.c)
+            .returning(*password_calls.c),
+            [
+                {
+                    "verification_call_uuid": c.verification_call_uuid,
+                    "call_id": c.call_id,
+                    "account_id": c.account_id,
+                    "outcome": c.outcome,
+                    "q931_status": c.q931_status,
+                    "final_status": c.final_status,
+                    "completed_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in completions
+            ],
         )
-        row = inserted.first()
-        return None if row is None else record_from_row(row)
+        done: dict[str, CompletedCall | None] = {
+            row.verification_call_uuid: CompletedCall(record=record_from_row(row), sms_queued=False)
+            for row in inserted
+        }
+        # A conflict is a call created since the read (an initiation, or another worker's
+        # CDR) and committed by now: go round once more; this time it is read and locked.
+        collided = [c for c in completions if c.verification_call_uuid not in done]
+        if collided:
+            again = await self.complete_password_calls(collided, now=now)
+            done.update((c.verification_call_uuid, r) for c, r in zip(collided, again, strict=True))
+        return done
 
     async def add_outbox_event(self, event: OutboxEvent) -> bool:
         """Queue an event for publishing; False if an event with its id is already there."""
@@ -130,6 +228,25 @@ class Transaction:
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
         return bool(result.rowcount)
+
+    async def add_outbox_events(self, events: Sequence[OutboxEvent]) -> None:
+        """Queue events for publishing in one statement; ids already there are skipped."""
+        if events:
+            await self.connection.execute(
+                insert_for(self.connection, outbox).on_conflict_do_nothing(
+                    index_elements=["event_id"]
+                ),
+                [
+                    {
+                        "event_id": event.event_id,
+                        "routing_key": event.routing_key,
+                        "body": event.body,
+                        "correlation_id": event.correlation_id,
+                        "created_at": event.created_at,
+                    }
+                    for event in events
+                ],
+            )
 
     async def claim_unpublished_events(
         self, *, created_before: dt.datetime, limit: int
