@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         type=Path,
         metavar="DIR",
-        help="instead of measuring: py-spy profiles of the receiver and worker under load",
+        help=(
+            "instead of measuring: py-spy profiles under load of the receiver "
+            "(with --only throughput) and of the worker (--only drain)"
+        ),
     )
     add("--strict", action="store_true", help="exit 1 if any target fails")
     add("--amqp-base", default="amqp://guest:guest@127.0.0.1:5672", help="RabbitMQ, no vhost")

@@ -130,17 +130,25 @@ async def profile_worker(lab: Lab, *, amqp_url: str, count: int, seconds: float,
     return summarize(folded)
 
 
-async def run_profiles(lab: Lab, *, amqp_url: str, seconds: float, out: Path) -> dict[str, str]:
-    """Every profile, its collapsed stacks written under ``out``; the summaries by name."""
+async def run_profiles(
+    lab: Lab, *, amqp_url: str, seconds: float, out: Path, only: frozenset[str]
+) -> dict[str, str]:
+    """The profiles ``only`` asks for (the receiver's with ``throughput``, the worker's with
+    ``drain``), collapsed stacks written under ``out``; the summaries by name."""
     await amqp.declare_confirmhub_topology(amqp_url)
     summaries: dict[str, str] = {}
-    for label, payload in (("receiver-mcn", mcn_cdr()), ("receiver-bitrix24", bitrix24_form())):
-        summaries[label] = await profile_receiver(
-            lab, amqp_url=amqp_url, payload=payload, seconds=seconds, out=out, label=label
+    if "throughput" in only:
+        for label, payload in (
+            ("receiver-mcn", mcn_cdr()),
+            ("receiver-bitrix24", bitrix24_form()),
+        ):
+            summaries[label] = await profile_receiver(
+                lab, amqp_url=amqp_url, payload=payload, seconds=seconds, out=out, label=label
+            )
+    if "drain" in only:
+        summaries["worker"] = await profile_worker(
+            lab, amqp_url=amqp_url, count=20_000, seconds=seconds, out=out
         )
-    summaries["worker"] = await profile_worker(
-        lab, amqp_url=amqp_url, count=20_000, seconds=seconds, out=out
-    )
     return summaries
 
 

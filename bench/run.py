@@ -102,7 +102,11 @@ async def _profile(args: argparse.Namespace, services: Services) -> int:
     out: Path = args.profile
     async with Lab(services, keep_logs=args.keep_logs) as lab:
         summaries = await run_profiles(
-            lab, amqp_url=lab.vhost("profile"), seconds=max(args.seconds, 10.0), out=out
+            lab,
+            amqp_url=lab.vhost("profile"),
+            seconds=max(args.seconds, 10.0),
+            out=out,
+            only=args.only,
         )
     write_summaries(out, summaries)
     for name, summary in summaries.items():

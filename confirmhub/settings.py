@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mcn_api_timeout: float = Field(default=10.0, gt=0)
     bitrix24_application_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     bitrix24_trust_install: bool = False
+    # How long a receiver reuses a portal's token hash read from the database; a token
+    # rotated or removed through another receiver is refused there within this time.
+    bitrix24_token_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     # Fernet key (urlsafe base64, 32 bytes) encrypting provider secrets and the codes kept
     # for SMS fallback; without it neither can be stored.
     secrets_key: SecretStr | None = None

@@ -21,10 +21,23 @@ from receiver import (
     mcn_webhook,
     password_calls_api,
 )
-from receiver.keys import BROKER, MCN_CLIENT, PORTALS, PUBLISHER, RELAY, SETTINGS, STORE
+from receiver.inbound_queue import InboundQueue
+from receiver.keys import (
+    BROKER,
+    CDR_QUEUE,
+    MCN_CLIENT,
+    METHOD_CONFIRM_QUEUE,
+    PORTALS,
+    PUBLISHER,
+    RELAY,
+    SETTINGS,
+    STORE,
+)
 from receiver.mcn_client import McnClient
 from receiver.middleware import admin_auth, request_context
 from receiver.portals import PortalDirectory
+from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
+from schemas.inbound import CDR_MESSAGES, MCN_CDR_ROUTING_KEY, METHOD_CONFIRM_MESSAGES
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -33,7 +46,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with open_database(settings) as engine:
         app[STORE] = Store(engine)
-        app[PORTALS] = PortalDirectory(app[STORE], trust_install=settings.bitrix24_trust_install)
+        app[PORTALS] = PortalDirectory(
+            app[STORE],
+            trust_install=settings.bitrix24_trust_install,
+            cache_seconds=settings.bitrix24_token_cache_seconds,
+        )
         await app[PORTALS].load_configured(settings.bitrix24_application_tokens)
         yield
 
@@ -45,6 +62,14 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = connection
         app[PUBLISHER] = ConfirmingPublisher(
             channel, confirm_timeout=settings.publish_confirm_timeout
+        )
+        app[CDR_QUEUE] = InboundQueue(
+            app[PUBLISHER], routing_key=MCN_CDR_ROUTING_KEY, codec=CDR_MESSAGES
+        )
+        app[METHOD_CONFIRM_QUEUE] = InboundQueue(
+            app[PUBLISHER],
+            routing_key=BITRIX24_METHOD_CONFIRM_ROUTING_KEY,
+            codec=METHOD_CONFIRM_MESSAGES,
         )
         app[RELAY] = OutboxRelay(app[STORE], app[PUBLISHER])
         yield

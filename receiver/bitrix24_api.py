@@ -13,7 +13,7 @@ from confirmhub.db import bitrix24 as db
 from confirmhub.redact import sha256_hex
 from receiver.body import BodyKind, body_kind, parse_json, read_bounded, validate
 from receiver.errors import NotFound, UnsupportedMediaType
-from receiver.keys import SETTINGS, STORE
+from receiver.keys import PORTALS, SETTINGS, STORE
 from schemas.bitrix24 import (
     MemberId,
     MethodConfirmationRegistration,
@@ -96,6 +96,7 @@ async def put_portal(request: web.Request) -> web.Response:
             token_sha256=sha256_hex(body.application_token.get_secret_value()),
             now=dt.datetime.now(dt.UTC),
         )
+    request.app[PORTALS].forget(member_id)
     structlog.contextvars.bind_contextvars(member_id=member_id, portal_created=created)
     return web.Response(
         body=orjson.dumps({"member_id": member_id, "created": created}),
@@ -108,6 +109,7 @@ async def delete_portal(request: web.Request) -> web.Response:
     member_id = _member_id(request)
     async with request.app[STORE].transaction() as tx:
         deleted = await db.delete_portal(tx.connection, member_id)
+    request.app[PORTALS].forget(member_id)
     if not deleted:
         raise NotFound("no such portal")
     return web.Response(status=204)

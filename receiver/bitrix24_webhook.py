@@ -11,11 +11,10 @@ from aiohttp import web
 
 from receiver.body import BodyKind, body_kind, parse_form, parse_json, read_bounded, validate
 from receiver.errors import InvalidPayload, Unauthorized
-from receiver.keys import PORTALS, PUBLISHER, SETTINGS
+from receiver.keys import METHOD_CONFIRM_QUEUE, PORTALS, SETTINGS
 from receiver.middleware import REQUEST_ID
 from receiver.php_form import nest_php_form
 from schemas.bitrix24 import (
-    BITRIX24_METHOD_CONFIRM_ROUTING_KEY,
     ONAPPINSTALL,
     ONAPPMETHODCONFIRM,
     Bitrix24Envelope,
@@ -23,7 +22,6 @@ from schemas.bitrix24 import (
     InstallEvent,
     MethodConfirmEvent,
 )
-from schemas.inbound import INBOUND_EXCHANGE
 
 log = structlog.get_logger("confirmhub.receiver")
 
@@ -76,14 +74,7 @@ async def receive_event(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(
         method=message.method, token_sha256=message.token_sha256, confirmed=message.confirmed
     )
-    await request.app[PUBLISHER].publish(
-        exchange=INBOUND_EXCHANGE,
-        routing_key=BITRIX24_METHOD_CONFIRM_ROUTING_KEY,
-        body=message.model_dump_json().encode(),
-        message_id=request[REQUEST_ID],
-        message_type=BITRIX24_METHOD_CONFIRM_ROUTING_KEY,
-        correlation_id=request[REQUEST_ID],
-    )
+    await request.app[METHOD_CONFIRM_QUEUE].put(request[REQUEST_ID], [message])
     return _json({"accepted": 1, "request_id": request[REQUEST_ID]}, status=202)
 
 

@@ -9,12 +9,17 @@ from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.settings import Settings
+from receiver.inbound_queue import InboundQueue
 from receiver.mcn_client import McnClient
 from receiver.portals import PortalDirectory
+from schemas.bitrix24 import InboundMethodConfirm
+from schemas.inbound import InboundCdr
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 PUBLISHER = web.AppKey("publisher", ConfirmingPublisher)
+CDR_QUEUE = web.AppKey("cdr_queue", InboundQueue[InboundCdr])
+METHOD_CONFIRM_QUEUE = web.AppKey("method_confirm_queue", InboundQueue[InboundMethodConfirm])
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 MCN_CLIENT = web.AppKey("mcn_client", McnClient)
 PORTALS = web.AppKey("portals", PortalDirectory)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -13,9 +12,9 @@ from aiohttp import web
 from receiver.auth import bearer_token, require_secret
 from receiver.body import BodyKind, body_kind, parse_form, parse_json, read_bounded, validate
 from receiver.errors import InvalidPayload
-from receiver.keys import PUBLISHER, SETTINGS
+from receiver.keys import CDR_QUEUE, SETTINGS
 from receiver.middleware import REQUEST_ID
-from schemas.inbound import INBOUND_EXCHANGE, MCN_CDR_ROUTING_KEY, InboundCdr
+from schemas.inbound import InboundCdr
 from schemas.mcn import PasswordCallCdr
 
 log = structlog.get_logger("confirmhub.receiver")
@@ -46,27 +45,10 @@ async def receive_cdr(request: web.Request) -> web.Response:
     ]
     request_id = request[REQUEST_ID]
     received_at = dt.datetime.now(dt.UTC)
-    publisher = request.app[PUBLISHER]
-    outcomes = await asyncio.gather(
-        *(
-            publisher.publish(
-                exchange=INBOUND_EXCHANGE,
-                routing_key=MCN_CDR_ROUTING_KEY,
-                body=InboundCdr(request_id=request_id, received_at=received_at, cdr=cdr)
-                .model_dump_json()
-                .encode(),
-                message_id=f"{request_id}.{index}",
-                message_type=MCN_CDR_ROUTING_KEY,
-                correlation_id=request_id,
-            )
-            for index, cdr in enumerate(cdrs)
-        ),
-        return_exceptions=True,
+    await request.app[CDR_QUEUE].put(
+        request_id,
+        [InboundCdr(request_id=request_id, received_at=received_at, cdr=cdr) for cdr in cdrs],
     )
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        # Some may be queued already; the sender's retry is safe, workers deduplicate.
-        raise failures[0]
     structlog.contextvars.bind_contextvars(
         verification_call_uuids=[cdr.verification_call_uuid for cdr in cdrs][:20]
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -62,7 +62,8 @@ def _route_name(request: web.Request) -> str:
 
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID", "")
-    return given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex but without building a UUID on every request.
+    return given if _SAFE_REQUEST_ID.match(given) else os.urandom(16).hex()
 
 
 def _is_data_exception(exc: sa_exc.DBAPIError) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import time
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -16,6 +17,8 @@ from confirmhub.redact import sha256_hex
 
 # Compared against when a portal is unknown, so that the answer takes the same time.
 _NO_PORTAL = "0" * 64
+# Portals cached at most; beyond, the cache starts over (a deployment has far fewer).
+_CACHE_LIMIT = 10_000
 
 
 class PortalDirectory:
@@ -26,9 +29,13 @@ class PortalDirectory:
     configuration no longer overrides.
     """
 
-    def __init__(self, store: Store, *, trust_install: bool) -> None:
+    def __init__(self, store: Store, *, trust_install: bool, cache_seconds: float = 0.0) -> None:
         self._store = store
         self.trust_install = trust_install
+        self._cache_seconds = cache_seconds
+        # member_id → (token hash, monotonic expiry); known portals only, so that events
+        # naming made-up portals cannot fill it.
+        self._cache: dict[str, tuple[str, float]] = {}
 
     async def load_configured(self, tokens: dict[str, SecretStr]) -> None:
         """Write configured tokens, leaving portals managed through the API alone."""
@@ -54,15 +61,34 @@ class PortalDirectory:
                     )
                 )
 
+    async def _token_hash(self, member_id: str) -> str | None:
+        # Every Bitrix24 event is authenticated: without the cache each costs a database
+        # read, which on SQLite is most of the request's time.
+        now = time.monotonic()
+        cached = self._cache.get(member_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._store.reading() as connection:
+            expected = await db.select_portal_token_hash(connection, member_id)
+        if expected is None or self._cache_seconds <= 0:
+            self._cache.pop(member_id, None)
+        else:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[member_id] = (expected, now + self._cache_seconds)
+        return expected
+
+    def forget(self, member_id: str) -> None:
+        """Drop what is cached for ``member_id``: its token was just changed here."""
+        self._cache.pop(member_id, None)
+
     async def is_known(self, member_id: str) -> bool:
         """Whether any token is registered for ``member_id``."""
-        async with self._store.reading() as connection:
-            return await db.select_portal_token_hash(connection, member_id) is not None
+        return await self._token_hash(member_id) is not None
 
     async def authenticate(self, member_id: str, application_token: str) -> bool:
         """Whether ``application_token`` is the one registered for ``member_id``."""
-        async with self._store.reading() as connection:
-            expected = await db.select_portal_token_hash(connection, member_id)
+        expected = await self._token_hash(member_id)
         given = sha256_hex(application_token)
         matches = hmac.compare_digest(given, expected or _NO_PORTAL)
         return expected is not None and matches
@@ -71,6 +97,7 @@ class PortalDirectory:
         self, member_id: str, application_token: str, *, domain: str | None
     ) -> bool:
         """Register a new portal from its install event; False if one is already known."""
+        self.forget(member_id)
         async with self._store.transaction() as tx:
             return await db.add_portal_if_absent(
                 tx.connection,

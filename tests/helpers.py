@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from prometheus_client import REGISTRY
 
 from schemas.events import EVENTS_EXCHANGE
+from schemas.inbound import CDR_MESSAGES, MCN_CDR_ROUTING_KEY, METHOD_CONFIRM_MESSAGES
 
 # The upstream samples live in ../shared/fixtures beside the repository; a copy ships in
 # tests/fixtures so that a checkout without shared/ still tests against them.
@@ -57,6 +58,21 @@ async def take_all(channel: AbstractChannel, name: str) -> list[AbstractIncoming
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
         taken.append(message)
     return taken
+
+
+def queued_items(messages: list[AbstractIncomingMessage]) -> int:
+    """How many accepted webhooks (CDRs, Bitrix24 events) the worker-queue messages hold: a
+    message may carry several, queued together."""
+    return sum(
+        len(
+            (
+                CDR_MESSAGES
+                if message.routing_key == MCN_CDR_ROUTING_KEY
+                else METHOD_CONFIRM_MESSAGES
+            ).decode(message.body)
+        )
+        for message in messages
+    )
 
 
 class EventTap:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -223,9 +224,14 @@ async def test_admin_rotates_and_removes_tokens_without_restart(
     settings: Any,
     channel: AbstractChannel,
 ) -> None:
-    # Two receivers on one database, as when scaled out.
+    # Two receivers on one database, as when scaled out; the second reads tokens on every
+    # event (the cache is tested below).
     first = await make_client(settings.model_copy(update={"bitrix24_application_tokens": {}}))
-    second = await make_client(settings.model_copy(update={"bitrix24_application_tokens": {}}))
+    second = await make_client(
+        settings.model_copy(
+            update={"bitrix24_application_tokens": {}, "bitrix24_token_cache_seconds": 0}
+        )
+    )
     portal = "/api/v1/bitrix24/portals/0123456789abcdef"
     fields = method_confirm_fields(**{"auth[member_id]": "0123456789abcdef"})
 
@@ -245,6 +251,39 @@ async def test_admin_rotates_and_removes_tokens_without_restart(
     await assert_problem(await post_event(second, form(**fields)), 401)
     await assert_problem(await first.delete(portal, headers=ADMIN), 404)
     assert len(await take_all(channel, BITRIX24_QUEUE)) == 2
+
+
+async def test_cached_tokens_follow_a_rotation_here_at_once_elsewhere_within_the_ttl(
+    make_client: Any,
+    settings: Any,
+    channel: AbstractChannel,
+) -> None:
+    ttl = 0.5
+    update = {"bitrix24_application_tokens": {}, "bitrix24_token_cache_seconds": ttl}
+    first = await make_client(settings.model_copy(update=update))
+    second = await make_client(settings.model_copy(update=update))
+    portal = "/api/v1/bitrix24/portals/0123456789abcdef"
+    fields = method_confirm_fields(**{"auth[member_id]": "0123456789abcdef"})
+    fields["auth[application_token]"] = "old-token"
+    assert (await first.put(portal, json={"application_token": "old-token"}, headers=ADMIN)).ok
+    for client in (first, second):  # both now hold the portal's token in their cache
+        assert (await post_event(client, form(**fields))).status == 202
+
+    # Rotated through the first receiver: refused there at once…
+    assert (await first.put(portal, json={"application_token": "new-token"}, headers=ADMIN)).ok
+    await assert_problem(await post_event(first, form(**fields)), 401)
+    # …and on the second once its cached entry has expired, without a restart.
+    await asyncio.sleep(ttl + 0.1)
+    await assert_problem(await post_event(second, form(**fields)), 401)
+    fields["auth[application_token]"] = "new-token"
+    assert (await post_event(second, form(**fields))).status == 202
+
+    # Removal is the same: at once here, within the TTL there.
+    assert (await second.delete(portal, headers=ADMIN)).status == 204
+    await assert_problem(await post_event(second, form(**fields)), 401)
+    await asyncio.sleep(ttl + 0.1)
+    await assert_problem(await post_event(first, form(**fields)), 401)
+    assert len(await take_all(channel, BITRIX24_QUEUE)) == 3
 
 
 async def test_trusted_install_registers_a_new_portal_once(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import aiohttp
 import structlog
 from aio_pika.abc import AbstractQueue
 
+from confirmhub.batching import Coalescer
 from confirmhub.broker import BITRIX24_QUEUE, MCN_CDR_QUEUE, WORKER_QUEUES, ConfirmingPublisher
 from confirmhub.crypto import SecretsBox
 from confirmhub.db.store import Store
@@ -19,15 +22,19 @@ from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
 from schemas.bitrix24 import InboundMethodConfirm
-from schemas.inbound import InboundCdr
-from worker.consumer import Consumer
+from schemas.inbound import CDR_MESSAGES, METHOD_CONFIRM_MESSAGES, InboundCdr
+from worker.consumer import Consumer, describe_error
+from worker.errors import SplitMessage
 from worker.method_confirmations import record_method_decision
-from worker.password_calls import record_cdr
+from worker.password_calls import CdrRecorded, record_cdrs
 from worker.sms_fallback import SmsFallback
 
 log = structlog.get_logger("confirmhub.worker")
 
 _DRAIN_TIMEOUT = 15.0
+# Deliveries recorded in one transaction at most (a batch is what arrived while the last
+# one ran, so the prefetch bounds it too).
+_MAX_BATCH = 256
 
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
@@ -38,24 +45,93 @@ def queue_handlers(
 ) -> dict[str, MessageHandler]:
     """The handler of each worker queue: decode, record in one transaction, publish."""
 
-    async def handle_mcn_cdr(body: bytes) -> None:
-        message = InboundCdr.model_validate_json(body)
-        recorded = await record_cdr(
-            message,
-            store,
-            now=dt.datetime.now(dt.UTC),
-            sms_outcomes=settings.sms_fallback_outcomes,
+    async def record_and_publish(
+        deliveries: Sequence[Sequence[InboundCdr]],
+    ) -> list[list[CdrRecorded] | Exception]:
+        """Record the CDRs of several deliveries in one transaction, then publish their events."""
+        now = dt.datetime.now(dt.UTC)
+        record = partial(
+            record_cdrs, store=store, now=now, sms_outcomes=settings.sms_fallback_outcomes
         )
-        if recorded is not None:
-            await relay.publish([recorded.event])
-            if recorded.sms_queued:
-                await fallback.send(message.cdr.verification_call_uuid)
+        results: list[list[CdrRecorded] | Exception] = []
+        try:
+            recorded = iter(await record([cdr for cdrs in deliveries for cdr in cdrs]))
+            results.extend([next(recorded) for _ in cdrs] for cdrs in deliveries)
+        except Exception as exc:
+            if len(deliveries) == 1:
+                raise
+            # One delivery may be what failed the batch: give each its own transaction, so
+            # that only that one is retried or dead-lettered.
+            log.warning("cdr_batch.split", deliveries=len(deliveries), error=describe_error(exc))
+            for cdrs in deliveries:
+                try:
+                    results.append(await record(cdrs))
+                except Exception as single_exc:
+                    results.append(single_exc)
+        events = [
+            item.event
+            for result in results
+            if not isinstance(result, Exception)
+            for item in result
+            if item.event is not None
+        ]
+        if events:
+            await relay.publish(events)
+        return results
 
-    async def handle_method_confirm(body: bytes) -> None:
-        message = InboundMethodConfirm.model_validate_json(body)
+    cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH)
+
+    async def handle_mcn_cdr(body: bytes) -> None:
+        cdrs = CDR_MESSAGES.decode(body)
+        uuids = [message.cdr.verification_call_uuid for message in cdrs]
+        if len(cdrs) == 1:
+            structlog.contextvars.bind_contextvars(verification_call_uuid=uuids[0])
+            [recorded] = await cdr_batches(cdrs)
+            structlog.contextvars.bind_contextvars(**recorded.log_fields)
+            if recorded.sms_queued:
+                await fallback.send(uuids[0])
+            return
+        # Several CDRs the receiver queued together.
+        structlog.contextvars.bind_contextvars(cdrs=len(cdrs), verification_call_uuids=uuids[:20])
+        try:
+            results = await cdr_batches(cdrs)
+        except Exception as exc:
+            raise SplitMessage([message.model_dump_json().encode() for message in cdrs]) from exc
+        structlog.contextvars.bind_contextvars(
+            events=sum(result.event is not None for result in results)
+        )
+        for uuid, result in zip(uuids, results, strict=True):
+            if result.sms_queued:
+                try:
+                    await fallback.send(uuid)
+                except Exception as exc:
+                    # Queued in the database: the SMS sweep sends it, no CDR needs a retry.
+                    log.warning(
+                        "sms.send_deferred", verification_call_uuid=uuid, error=describe_error(exc)
+                    )
+
+    async def record_decision(message: InboundMethodConfirm) -> None:
         event = await record_method_decision(message, store, now=dt.datetime.now(dt.UTC))
         if event is not None:
             await relay.publish([event])
+
+    async def handle_method_confirm(body: bytes) -> None:
+        messages = METHOD_CONFIRM_MESSAGES.decode(body)
+        if len(messages) == 1:
+            await record_decision(messages[0])
+            return
+        # Several events the receiver queued together: each in a context of its own, so that
+        # the fields it binds describe it alone (in its own log lines, not the message's).
+        structlog.contextvars.bind_contextvars(method_confirmations=len(messages))
+        try:
+            for message in messages:
+                await asyncio.create_task(
+                    record_decision(message), context=contextvars.copy_context()
+                )
+        except Exception as exc:
+            raise SplitMessage(
+                [message.model_dump_json().encode() for message in messages]
+            ) from exc
 
     return {MCN_CDR_QUEUE: handle_mcn_cdr, BITRIX24_QUEUE: handle_method_confirm}
 

@@ -20,7 +20,7 @@ from confirmhub.broker import (
     retry_queue_name,
 )
 from confirmhub.errors import ServiceUnavailable
-from worker.errors import PoisonMessage, RetryLater
+from worker.errors import PoisonMessage, RetryLater, SplitMessage
 
 log = structlog.get_logger("confirmhub.worker")
 
@@ -63,6 +63,8 @@ class Consumer:
 
     Policy, by outcome:
     - success → ack;
+    - SplitMessage (a message of several CDRs failed) → each part queued again as its own
+      message, then ack: only the part at fault goes on to be retried or dead-lettered;
     - PoisonMessage, or a body that fails validation → copied to the dead-letter exchange
       with the reason in ``x-confirmhub-*`` headers, then ack;
     - any other error (a transient one expected, a bug logged with its traceback) → copied
@@ -119,6 +121,13 @@ class Consumer:
         result = "acked"
         try:
             await self._handler(message.body)
+        except SplitMessage as split:
+            log.warning(
+                "message.split",
+                parts=len(split.parts),
+                error=describe_error(split.__cause__ or split),
+            )
+            result = await self._split(message, split.parts)
         except (PoisonMessage, ValidationError) as exc:
             poison = exc if isinstance(exc, PoisonMessage) else _decode_failure(exc)
             result = await self._dead_letter(message, poison, attempt=attempt)
@@ -135,6 +144,32 @@ class Consumer:
             metrics.MESSAGES_PROCESSED.labels(self._queue_name, result).inc()
             metrics.MESSAGE_LATENCY.labels(self._queue_name).observe(elapsed)
             log.info("message.handled", result=result, duration_ms=round(elapsed * 1000, 2))
+
+    async def _split(self, message: AbstractIncomingMessage, parts: list[bytes]) -> str:
+        """Queue each part as a message of its own on this queue, then ack the whole."""
+        original = {
+            k: v for k, v in (message.headers or {}).items() if k not in {"x-death", ATTEMPT_HEADER}
+        }
+        try:
+            await asyncio.gather(
+                *(
+                    self._publisher.publish(
+                        exchange="",
+                        routing_key=self._queue_name,
+                        body=part,
+                        message_id=f"{message.message_id or ''}/{index}",
+                        message_type=message.type,
+                        headers=original,
+                    )
+                    for index, part in enumerate(parts)
+                )
+            )
+        except ServiceUnavailable:
+            # Parts already queued are duplicates when the whole comes back: harmless.
+            await message.nack(requeue=True)
+            return "requeued"
+        await message.ack()
+        return "split"
 
     async def _retry_later(
         self, message: AbstractIncomingMessage, exc: Exception, *, attempt: int

@@ -2,7 +2,8 @@
 
 WorkerError
 ├── RetryLater      transient (database or broker down): requeue and try again
-└── PoisonMessage   can never succeed (undecodable, invalid): dead-letter with the reason
+├── PoisonMessage   can never succeed (undecodable, invalid): dead-letter with the reason
+└── SplitMessage    a message of several CDRs failed: requeue each as its own message
 """
 
 from __future__ import annotations
@@ -23,3 +24,13 @@ class PoisonMessage(WorkerError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class SplitMessage(WorkerError):
+    """A message holding several items failed: each item is queued again as its own message,
+    so that only the one at fault is retried or dead-lettered; the others are duplicates by
+    then, or succeed."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        super().__init__(f"split into {len(parts)} messages")
+        self.parts = parts

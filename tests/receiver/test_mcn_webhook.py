@@ -10,6 +10,7 @@ from aio_pika.abc import AbstractChannel
 from aiohttp.test_utils import TestClient
 
 from confirmhub.broker import MCN_CDR_QUEUE
+from schemas.inbound import CDR_MESSAGES
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import fixture_bytes, take_all
 
@@ -176,7 +177,7 @@ async def test_queued_message_keeps_extra_fields_and_coerces_numbers(
     }
 
 
-async def test_batch_is_queued_one_message_per_cdr(
+async def test_a_requests_cdrs_are_queued_together(
     client: TestClient,  # type: ignore[type-arg]
     channel: AbstractChannel,
 ) -> None:
@@ -184,8 +185,16 @@ async def test_batch_is_queued_one_message_per_cdr(
         PATH, data=fixture_bytes("mcn_cdr_batch.json"), headers={**AUTH, **JSON}
     )
     assert response.status == 202
+    request_id = (await response.json())["request_id"]
     assert (await response.json())["accepted"] == 2
-    assert len(await take_all(channel, MCN_CDR_QUEUE)) == 2
+    [message] = await take_all(channel, MCN_CDR_QUEUE)
+    cdrs = CDR_MESSAGES.decode(message.body)
+    assert [cdr.request_id for cdr in cdrs] == [request_id, request_id]
+    sent = orjson.loads(fixture_bytes("mcn_cdr_batch.json"))
+    assert [cdr.cdr.verification_call_uuid for cdr in cdrs] == [
+        item["verification_call_uuid"] for item in sent
+    ]
+    assert message.correlation_id == request_id
 
 
 async def test_unknown_route_and_wrong_method_are_problems(

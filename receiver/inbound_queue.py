@@ -1,0 +1,68 @@
+"""Queueing accepted webhooks: requests that arrive together share one confirmed publish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic
+
+from confirmhub.batching import Coalescer
+from confirmhub.broker import ConfirmingPublisher
+from schemas.inbound import INBOUND_EXCHANGE, InboundCodec, Item
+
+# Publishes awaiting their confirm at once; a request arriving while all are busy joins the
+# next message. Few enough that under load messages carry many items (the broker's cost is
+# per message), enough that one slow confirm does not hold everything up.
+MAX_IN_FLIGHT = 4
+# Requests in one message at most: bounds a message to a few MiB.
+MAX_REQUESTS_PER_MESSAGE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted(Generic[Item]):
+    request_id: str
+    items: Sequence[Item]
+
+
+class InboundQueue(Generic[Item]):
+    """Publishes accepted webhooks to ``confirmhub.inbound``, grouping concurrent requests.
+
+    A request alone is one message, as if published directly; requests accepted while
+    earlier publishes await their confirms travel together as one batch message, so the
+    broker's per-message work (and ours) is paid once per group — a group commit. A
+    request's items always travel in one message, and each request returns only once the
+    broker confirmed the message holding them.
+    """
+
+    def __init__(
+        self,
+        publisher: ConfirmingPublisher,
+        *,
+        routing_key: str,
+        codec: InboundCodec[Item],
+        max_in_flight: int = MAX_IN_FLIGHT,
+        max_requests_per_message: int = MAX_REQUESTS_PER_MESSAGE,
+    ) -> None:
+        self._publisher = publisher
+        self._routing_key = routing_key
+        self._codec = codec
+        self._messages: Coalescer[_Accepted[Item], None] = Coalescer(
+            self._publish, max_size=max_requests_per_message, max_concurrent=max_in_flight
+        )
+
+    async def put(self, request_id: str, items: Sequence[Item]) -> None:
+        """Queue one request's items durably; PublishFailed if the broker did not confirm."""
+        await self._messages(_Accepted(request_id=request_id, items=items))
+
+    async def _publish(self, requests: Sequence[_Accepted[Item]]) -> list[None]:
+        first = requests[0].request_id
+        await self._publisher.publish(
+            exchange=INBOUND_EXCHANGE,
+            routing_key=self._routing_key,
+            body=self._codec.encode([item for request in requests for item in request.items]),
+            # The first request names the message; the items carry their own request ids.
+            message_id=first if len(requests) == 1 else f"{first}+{len(requests) - 1}",
+            message_type=self._routing_key,
+            correlation_id=first if len(requests) == 1 else None,
+        )
+        return [None] * len(requests)
