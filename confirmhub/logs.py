@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -46,10 +49,56 @@ def _dumps(value: Any, **options: Any) -> str:
         return json.dumps(value, **options)
 
 
+class TurnBufferedLogger:
+    """Writes the log lines of one event-loop turn with a single write.
+
+    A write per line cost a tenth of a webhook's CPU time. Lines wait at most for the end of
+    the current turn; outside a running loop (start-up, shutdown, other threads) they are
+    written at once, and whatever is pending is written at exit.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._lines: list[str] = []
+        self._scheduled = False
+        atexit.register(self.flush)
+
+    def msg(self, message: str) -> None:
+        """Queue ``message`` for the end of this turn (or write it now without a loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._lines.append(message)
+            self.flush()
+            return
+        self._lines.append(message)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.flush)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+    def flush(self) -> None:
+        """Write every pending line."""
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        with contextlib.suppress(ValueError, OSError):  # a closed stream at exit
+            self._file.write(text)
+            self._file.flush()
+
+
+def _shared(logger: TurnBufferedLogger) -> Callable[..., TurnBufferedLogger]:
+    return lambda *_args: logger
+
+
 def configure_logging(
     *, log_format: str = "json", level: str = "info", stream: TextIO | None = None
 ) -> None:
-    """Configure structlog and the stdlib root logger once per process (stderr by default)."""
+    """Configure structlog and the stdlib root logger once per process (stderr by default;
+    lines to stderr are written once per event-loop turn, to ``stream`` one by one)."""
     output = stream or sys.stderr
     numeric_level = logging.getLevelName(level.upper())
     shared: list[structlog.types.Processor] = [
@@ -72,7 +121,11 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=output),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=output)
+            if stream is not None
+            else _shared(TurnBufferedLogger(output))
+        ),
         cache_logger_on_first_use=True,
     )
     # Third-party libraries log through stdlib: render their lines the same way, and keep

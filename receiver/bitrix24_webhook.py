@@ -39,6 +39,11 @@ def _credentials(document: dict[str, Any]) -> tuple[str, str]:
     return member_id.strip(), token.strip()
 
 
+def _event_name(document: dict[str, Any]) -> str:
+    """The event's name as Bitrix24 means it (case and surrounding spaces aside)."""
+    return str(document.get("event", "")).strip().upper()
+
+
 async def _document(request: web.Request) -> dict[str, Any]:
     kind = body_kind(request)
     raw = await read_bounded(request, limit=request.app[SETTINGS].max_body_bytes)
@@ -63,11 +68,13 @@ async def receive_event(request: web.Request) -> web.Response:
         if await portals.is_known(member_id):
             raise Unauthorized("wrong application token for this portal")
         return await _unknown_portal(request, document, member_id, application_token)
-    envelope = validate(Bitrix24Envelope, document, what="Bitrix24 event")
-    structlog.contextvars.bind_contextvars(bitrix24_event=envelope.event)
-    if envelope.event != ONAPPMETHODCONFIRM:
+    if _event_name(document) != ONAPPMETHODCONFIRM:
+        envelope = validate(Bitrix24Envelope, document, what="Bitrix24 event")
+        structlog.contextvars.bind_contextvars(bitrix24_event=envelope.event)
         return _json({"ignored": True})
+    # The event the service exists for: validated once, as a whole.
     event = validate(MethodConfirmEvent, document, what="ONAPPMETHODCONFIRM event")
+    structlog.contextvars.bind_contextvars(bitrix24_event=event.event)
     message = InboundMethodConfirm.from_event(
         event, request_id=request[REQUEST_ID], received_at=dt.datetime.now(dt.UTC)
     )
@@ -82,8 +89,7 @@ async def _unknown_portal(
     request: web.Request, document: dict[str, Any], member_id: str, application_token: str
 ) -> web.Response:
     portals = request.app[PORTALS]
-    event_name = str(document.get("event", "")).strip().upper()
-    if not (portals.trust_install and event_name == ONAPPINSTALL):
+    if not (portals.trust_install and _event_name(document) == ONAPPINSTALL):
         raise Unauthorized("unknown portal")
     install = validate(InstallEvent, document, what="ONAPPINSTALL event")
     registered = await portals.learn_from_install(

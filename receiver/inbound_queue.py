@@ -13,7 +13,7 @@ from schemas.inbound import INBOUND_EXCHANGE, InboundCodec, Item
 # Publishes awaiting their confirm at once; a request arriving while all are busy joins the
 # next message. Few enough that under load messages carry many items (the broker's cost is
 # per message), enough that one slow confirm does not hold everything up.
-MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT = 1
 # Requests in one message at most: bounds a message to a few MiB.
 MAX_REQUESTS_PER_MESSAGE = 64
 

@@ -79,7 +79,8 @@ def queue_handlers(
             await relay.publish(events)
         return results
 
-    cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH)
+    # Two batches at once: one is read and written while the other's commit is flushed.
+    cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH, max_concurrent=2)
 
     async def handle_mcn_cdr(body: bytes) -> None:
         cdrs = CDR_MESSAGES.decode(body)

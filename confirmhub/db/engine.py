@@ -45,7 +45,9 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per checkout. A connection gone stale (the server
+    # restarted) fails its next statement instead; SQLAlchemy then discards the whole pool,
+    # and that one attempt is retried like any transient failure (503, retry queue).
     return create_async_engine(url, **kwargs)
 
 
