@@ -22,6 +22,7 @@ Rules, chosen so that no well-formed Bitrix24 event is ever refused (it does not
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -57,12 +58,19 @@ class _PhpArray(dict[str, Any]):
 
 def split_php_key(key: str) -> tuple[str, list[str | None]] | None:
     """``a[b][]`` → ``("a", ["b", None])``; ``None`` if the key has no bracket groups."""
+    split = _split_key(key)
+    return None if split is None else (split[0], list(split[1]))
+
+
+# Senders use the same few dozen keys in every event: split each once. Bounded, so keys
+# made up by a hostile sender only cycle the cache.
+@functools.lru_cache(maxsize=4096)
+def _split_key(key: str) -> tuple[str, tuple[str | None, ...]] | None:
     match = _STRUCTURED_KEY.fullmatch(key)
     if match is None:
         return None
     name, groups = match.groups()
-    segments: list[str | None] = [segment or None for segment in _SEGMENT.findall(groups)]
-    return name, segments
+    return name, tuple(segment or None for segment in _SEGMENT.findall(groups))
 
 
 def nest_php_form(
@@ -76,7 +84,7 @@ def nest_php_form(
         raise PayloadTooLarge(f"form has {len(pairs)} fields, over the limit of {max_keys}")
     root = _PhpArray()
     for key, value in pairs:
-        split = split_php_key(key)
+        split = _split_key(key)
         if split is None:
             if key:
                 root.assign(key, value)
