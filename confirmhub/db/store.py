@@ -93,6 +93,7 @@ def _sms_queueable(record: PasswordCallRecord) -> bool:
 
 
 _calls = password_calls.c
+_KEYS_PER_SELECT = 1_000
 # Built once, executed with one parameter set per call (the rows are locked by then).
 _COMPLETE_LOCKED = (
     password_calls.update()
@@ -128,13 +129,15 @@ class Transaction:
         # With the rows held, the outcome-is-null guard of the update below cannot lose a
         # race, and whether an SMS is due is decided from what was read.
         keys = sorted({c.verification_call_uuid for c in completions})
-        select = password_calls.select().where(_calls.verification_call_uuid.in_(keys))
-        if self.connection.dialect.name == "postgresql":
-            select = select.order_by(_calls.verification_call_uuid).with_for_update()
-        stored = {
-            row.verification_call_uuid: record_from_row(row)
-            for row in await self.connection.execute(select)
-        }
+        stored: dict[str, PasswordCallRecord] = {}
+        # In chunks: both backends cap a statement's parameters (32,767 or so).
+        for start in range(0, len(keys), _KEYS_PER_SELECT):
+            chunk = keys[start : start + _KEYS_PER_SELECT]
+            select = password_calls.select().where(_calls.verification_call_uuid.in_(chunk))
+            if self.connection.dialect.name == "postgresql":
+                select = select.order_by(_calls.verification_call_uuid).with_for_update()
+            for row in await self.connection.execute(select):
+                stored[row.verification_call_uuid] = record_from_row(row)
         done: dict[str, CompletedCall | None] = {}
         updates: list[dict[str, Any]] = []
         inserts: dict[str, CallCompletion] = {}
