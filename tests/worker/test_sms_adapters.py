@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -99,11 +98,11 @@ async def test_an_unreadable_acceptance_is_permanent_so_no_second_sms_goes_out(
 async def test_a_timeout_is_retryable(
     fake: FakeProvider, http_session: aiohttp.ClientSession
 ) -> None:
+    # The provider would answer (successfully) after a second: only the 0.2 s timeout can
+    # make this send fail.
     fake.delay = 1.0
-    started = time.monotonic()
     with pytest.raises(RetryableSmsError, match="unreachable") as caught:
         await sender_for(fake, http_session, timeout=0.2).send(MESSAGE)
-    assert time.monotonic() - started < 0.9
     assert_safe(caught.value)
 
 
