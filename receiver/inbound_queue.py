@@ -11,8 +11,9 @@ from confirmhub.broker import ConfirmingPublisher
 from schemas.inbound import INBOUND_EXCHANGE, InboundCodec, Item
 
 # Publishes awaiting their confirm at once; a request arriving while all are busy joins the
-# next message. Few enough that under load messages carry many items (the broker's cost is
-# per message), enough that one slow confirm does not hold everything up.
+# next message. One: at 1,000 req/s three or four requests share a message, which the worker
+# needs to keep up, for about one confirm's wait (p99 7 ms); with four in flight messages
+# stayed mostly single and p99 was 11 ms (bench/, docs/benchmarks/profile.md).
 MAX_IN_FLIGHT = 1
 # Requests in one message at most: bounds a message to a few MiB.
 MAX_REQUESTS_PER_MESSAGE = 64
