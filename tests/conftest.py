@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient, AiohttpServer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, WORKER_QUEUES, declare_topology
 from confirmhub.db.engine import create_engine
@@ -129,6 +130,14 @@ async def database_url(
     path = tmp_path / "confirmhub.db"
     shutil.copyfile(sqlite_template, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the empty, migrated database."""
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.crypto import SecretsBox, SecretsKeyMissing
 from confirmhub.db import confirmations as db
-from confirmhub.db.engine import create_engine
 
 BOX = SecretsBox(SecretStr(Fernet.generate_key().decode()))
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
@@ -22,14 +20,6 @@ NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 def backend(request: pytest.FixtureRequest) -> str:
     """Both backends."""
     return str(request.param)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on the empty, migrated database."""
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 def provider(name: str, *, priority: int, enabled: bool = True) -> db.ProviderFields:

@@ -13,7 +13,6 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, ExchangeType
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, MCN_CDR_QUEUE, ConfirmingPublisher
-from confirmhub.db.engine import create_engine
 from confirmhub.settings import Settings
 from receiver.inbound_queue import InboundQueue
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY, InboundMethodConfirm
@@ -90,13 +89,6 @@ async def test_a_grouped_message_gives_each_new_call_one_event(
         ("new_2", "password_call.busy"),
     ]
     await events.assert_quiet(0.5)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

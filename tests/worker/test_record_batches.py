@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from confirmhub.db.engine import create_engine
 from confirmhub.db.store import Store
 from schemas.inbound import InboundCdr
 from schemas.mcn import PasswordCallCdr
@@ -21,10 +20,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    engine = create_engine(database_url)
-    yield Store(engine)
-    await engine.dispose()
+def store(engine: AsyncEngine) -> Store:
+    return Store(engine)
 
 
 def cdr(index: int) -> InboundCdr:
