@@ -142,7 +142,7 @@ async def check_code(request: web.Request) -> web.Response:
         event = None
         if approved is not None:
             event = password_call_approved_event(approved, correlation_id=None)
-            await tx.add_outbox_event(event)
+            await tx.add_outbox_events([event])
     if event is not None:
         await request.app[RELAY].publish([event])
     current = await store.get_password_call(verification_call_uuid)

@@ -49,6 +49,6 @@ async def record_method_decision(
             structlog.contextvars.bind_contextvars(duplicate=True)
             return None
         event = method_confirmation_event(decision.record, correlation_id=message.request_id)
-        await tx.add_outbox_event(event)
+        await tx.add_outbox_events([event])
     structlog.contextvars.bind_contextvars(duplicate=False, event_id=event.event_id)
     return event

@@ -76,7 +76,7 @@ class SmsFallback:
             )
             event = None if finished is None else password_call_sms_event(finished)
             if event is not None:
-                await tx.add_outbox_event(event)
+                await tx.add_outbox_events([event])
         structlog.contextvars.bind_contextvars(
             sms_sent=delivery.sent, sms_provider=delivery.provider, sms_error=delivery.error
         )

@@ -219,21 +219,6 @@ class Transaction:
             done.update((c.verification_call_uuid, r) for c, r in zip(collided, again, strict=True))
         return done
 
-    async def add_outbox_event(self, event: OutboxEvent) -> bool:
-        """Queue an event for publishing; False if an event with its id is already there."""
-        result = await self.connection.execute(
-            insert_for(self.connection, outbox)
-            .values(
-                event_id=event.event_id,
-                routing_key=event.routing_key,
-                body=event.body,
-                correlation_id=event.correlation_id,
-                created_at=event.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-        )
-        return bool(result.rowcount)
-
     async def add_outbox_events(self, events: Sequence[OutboxEvent]) -> None:
         """Queue events for publishing in one statement; ids already there are skipped."""
         if events:
