@@ -56,16 +56,11 @@ class _PhpArray(dict[str, Any]):
         self[key] = value
 
 
-def split_php_key(key: str) -> tuple[str, list[str | None]] | None:
-    """``a[b][]`` → ``("a", ["b", None])``; ``None`` if the key has no bracket groups."""
-    split = _split_key(key)
-    return None if split is None else (split[0], list(split[1]))
-
-
 # Senders use the same few dozen keys in every event: split each once. Bounded, so keys
 # made up by a hostile sender only cycle the cache.
 @functools.lru_cache(maxsize=4096)
-def _split_key(key: str) -> tuple[str, tuple[str | None, ...]] | None:
+def split_php_key(key: str) -> tuple[str, tuple[str | None, ...]] | None:
+    """``a[b][]`` → ``("a", ("b", None))``; ``None`` if the key has no bracket groups."""
     match = _STRUCTURED_KEY.fullmatch(key)
     if match is None:
         return None
@@ -84,7 +79,7 @@ def nest_php_form(
         raise PayloadTooLarge(f"form has {len(pairs)} fields, over the limit of {max_keys}")
     root = _PhpArray()
     for key, value in pairs:
-        split = _split_key(key)
+        split = split_php_key(key)
         if split is None:
             if key:
                 root.assign(key, value)

@@ -125,7 +125,7 @@ def test_huge_integer_index_stays_a_string_key() -> None:
 
 
 def test_split_php_key() -> None:
-    assert split_php_key("a[b][]") == ("a", ["b", None])
+    assert split_php_key("a[b][]") == ("a", ("b", None))
     assert split_php_key("a") is None
     assert split_php_key("a[b") is None
 
