@@ -147,29 +147,15 @@ class Consumer:
 
     async def _split(self, message: AbstractIncomingMessage, parts: list[bytes]) -> str:
         """Queue each part as a message of its own on this queue, then ack the whole."""
-        original = {
-            k: v for k, v in (message.headers or {}).items() if k not in {"x-death", ATTEMPT_HEADER}
-        }
-        try:
-            await asyncio.gather(
-                *(
-                    self._publisher.publish(
-                        exchange="",
-                        routing_key=self._queue_name,
-                        body=part,
-                        message_id=f"{message.message_id or ''}/{index}",
-                        message_type=message.type,
-                        headers=original,
-                    )
-                    for index, part in enumerate(parts)
-                )
-            )
-        except ServiceUnavailable:
-            # Parts already queued are duplicates when the whole comes back: harmless.
-            await message.nack(requeue=True)
-            return "requeued"
-        await message.ack()
-        return "split"
+        prefix = message.message_id or ""
+        copied = await self._copy(
+            message,
+            "",
+            self._queue_name,
+            {ATTEMPT_HEADER: 0},  # each part starts its own count of attempts
+            parts=[(f"{prefix}/{index}", part) for index, part in enumerate(parts)],
+        )
+        return "split" if copied else "requeued"
 
     async def _retry_later(
         self, message: AbstractIncomingMessage, exc: Exception, *, attempt: int
@@ -207,18 +193,28 @@ class Consumer:
         exchange: str,
         routing_key: str,
         headers: BrokerHeaders,
+        *,
+        parts: Sequence[tuple[str, bytes]] | None = None,
     ) -> bool:
-        """Publish a confirmed copy, then ack; nack with requeue if the copy failed."""
+        """Publish confirmed copies (the message itself, or ``parts`` as (message id, body)),
+        then ack; nack with requeue if any copy failed — copies already queued are then
+        duplicates, which workers tolerate."""
         original = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
+        copies = parts if parts is not None else [(message.message_id or "", message.body)]
         try:
-            await self._publisher.publish(
-                exchange=exchange,
-                routing_key=routing_key,
-                body=message.body,
-                message_id=message.message_id or "",
-                message_type=message.type,
-                correlation_id=message.correlation_id,
-                headers={**original, **headers},
+            await asyncio.gather(
+                *(
+                    self._publisher.publish(
+                        exchange=exchange,
+                        routing_key=routing_key,
+                        body=body,
+                        message_id=message_id,
+                        message_type=message.type,
+                        correlation_id=message.correlation_id,
+                        headers={**original, **headers},
+                    )
+                    for message_id, body in copies
+                )
             )
         except ServiceUnavailable:
             await message.nack(requeue=True)
