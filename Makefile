@@ -5,11 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint typecheck unit install services clean
 
+# -qq: pip's errors only; the machine's own pip configuration may add warnings by the page.
+PIP := $(BIN)/pip --disable-pip-version-check -qq
+
 $(BIN)/confirmhub: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "make: installing confirmhub and its test tools into $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -e '.[dev]'
+	@touch $@
 
 install: $(BIN)/confirmhub
 

@@ -26,7 +26,7 @@ from types import TracebackType
 import aiohttp
 import asyncpg
 
-CONFIRMHUB = (sys.executable, "-m", "confirmhub.cli")
+CONFIRMHUB = (sys.executable, "-m", "service.cli")
 # Processes run from the repository root, where ``bench`` is importable.
 REPO = Path(__file__).resolve().parents[1]
 _PR_SET_PDEATHSIG = 1

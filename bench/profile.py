@@ -21,7 +21,7 @@ from bench.servers import RECEIVER_QUEUES, start_confirmhub
 from bench.wrk import run_wrk
 
 _PRODUCT_FRAME = re.compile(r"\((confirmhub|receiver|worker|schemas)/")
-_ENTRY_FRAME = re.compile(r"\(confirmhub/cli\.py:")
+_ENTRY_FRAME = re.compile(r"\(service/cli\.py:")
 _PACKAGE = re.compile(r"\((?:.*site-packages/)?([A-Za-z_][\w.]*)[/.]")
 
 

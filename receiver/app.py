@@ -12,16 +12,12 @@ from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
-from receiver import (
-    bitrix24_api,
-    bitrix24_webhook,
-    confirmations_api,
-    docs,
-    health,
-    mcn_webhook,
-    password_calls_api,
-)
-from receiver.inbound_queue import InboundQueue
+from receiver import health
+from receiver.api import bitrix24 as bitrix24_api
+from receiver.api import password_calls as password_calls_api
+from receiver.api import providers as confirmations_api
+from receiver.api.mcn_client import McnClient
+from receiver.docs import handlers as docs
 from receiver.keys import (
     BROKER,
     CDR_QUEUE,
@@ -33,9 +29,11 @@ from receiver.keys import (
     SETTINGS,
     STORE,
 )
-from receiver.mcn_client import McnClient
 from receiver.middleware import admin_auth, request_context
-from receiver.portals import PortalDirectory
+from receiver.webhooks import bitrix24 as bitrix24_webhook
+from receiver.webhooks import mcn as mcn_webhook
+from receiver.webhooks.inbound_queue import InboundQueue
+from receiver.webhooks.portals import PortalDirectory
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
 from schemas.inbound import CDR_MESSAGES, MCN_CDR_ROUTING_KEY, METHOD_CONFIRM_MESSAGES
 

@@ -9,9 +9,9 @@ from confirmhub.broker import ConfirmingPublisher
 from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.settings import Settings
-from receiver.inbound_queue import InboundQueue
-from receiver.mcn_client import McnClient
-from receiver.portals import PortalDirectory
+from receiver.api.mcn_client import McnClient
+from receiver.webhooks.inbound_queue import InboundQueue
+from receiver.webhooks.portals import PortalDirectory
 from schemas.bitrix24 import InboundMethodConfirm
 from schemas.inbound import InboundCdr
 

@@ -1,10 +1,11 @@
 """Bitrix24: the ``ONAPPMETHODCONFIRM`` and ``ONAPPINSTALL`` events, their queue message and API.
 
-Upstream events are parsed leniently: a form body is first nested by ``receiver.php_form``, so
-a form and a JSON body validate alike; unknown keys (``auth[expires]``, ``auth[scope]``, …) are
-ignored and deliberately not modelled, so that a field we never read cannot fail an event that
-Bitrix24 will not resend. Raw access tokens stay in ``SecretStr`` and never leave the receiver:
-the queue message, events and API views carry only their SHA-256.
+Upstream events are parsed leniently: a form body is first nested by
+``receiver.webhooks.php_form``, so a form and a JSON body validate alike; unknown keys
+(``auth[expires]``, ``auth[scope]``, …) are ignored and deliberately not modelled, so that a
+field we never read cannot fail an event that Bitrix24 will not resend. Raw access tokens stay
+in ``SecretStr`` and never leave the receiver: the queue message, events and API views carry
+only their SHA-256.
 
 Method names are lower-cased everywhere because Bitrix24 matches them case-insensitively, and
 an approval must correlate with the registration however either side spelled the method.

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.mcn_client import PASSWORD_CALL_PATH
+from receiver.api.mcn_client import PASSWORD_CALL_PATH
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from confirmhub.settings import Settings
 
-CLI = [sys.executable, "-m", "confirmhub.cli"]
+CLI = [sys.executable, "-m", "service.cli"]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "confirmhub.cli"]
+CLI = [sys.executable, "-m", "service.cli"]
 
 
 def run_cli(

@@ -26,18 +26,19 @@ from aio_pika.abc import AbstractChannel
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from confirmhub import metrics, runtime
+from confirmhub import metrics
 from confirmhub.broker import (
     DEAD_LETTER_EXCHANGE,
     DELIVERY_LIMIT,
     WORKER_QUEUES,
     declare_topology,
 )
-from confirmhub.cli import build_parser
 from confirmhub.settings import Settings
 from receiver.app import create_app
 from schemas.events import EVENTS_EXCHANGE
 from schemas.inbound import INBOUND_EXCHANGE
+from service import runtime
+from service.cli import build_parser
 from worker.app import _DRAIN_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +157,7 @@ def _receiver_get_paths() -> set[str]:
 
 
 def _worker_probe_paths() -> set[str]:
-    """The GET paths the worker's metrics server registers in confirmhub/runtime.py."""
+    """The GET paths the worker's metrics server registers in service/runtime.py."""
     tree = ast.parse(inspect.getsource(runtime))
     return {
         node.args[0].value
@@ -268,8 +269,7 @@ def test_dockerfile_entrypoint_is_the_cli_with_receiver_by_default() -> None:
 
 def test_dockerfile_copies_every_package_the_wheel_needs() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {p.rstrip("*") for p in patterns}
+    packages = set(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
     copied = {
         source.rstrip("/")
         for op, value in _dockerfile_instructions()

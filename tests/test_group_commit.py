@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, MCN_CDR_QUEUE, ConfirmingPublisher
 from confirmhub.settings import Settings
-from receiver.inbound_queue import InboundQueue
+from receiver.webhooks.inbound_queue import InboundQueue
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY, InboundMethodConfirm
 from schemas.inbound import (
     CDR_MESSAGES,

@@ -24,7 +24,7 @@ from confirmhub.events import (
     password_call_outcome_event,
     password_call_sms_event,
 )
-from receiver.docs import docs_files
+from receiver.docs.handlers import docs_files
 from schemas.events import CallOutcome
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
 from tests.helpers import EventTap, fixture_bytes

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from receiver.body import parse_form
 from receiver.errors import BadRequest, InvalidPayload, PayloadTooLarge
-from receiver.php_form import nest_php_form, split_php_key
+from receiver.webhooks.php_form import nest_php_form, split_php_key
 from tests.helpers import fixture_bytes
 
 

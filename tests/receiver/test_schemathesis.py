@@ -28,7 +28,7 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 
 from confirmhub.redact import sha256_hex
-from receiver.openapi import ROUTES
+from receiver.docs.openapi import ROUTES
 from tests.conftest import (
     ADMIN_TOKEN,
     PORTAL_APPLICATION_TOKEN,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from receiver.php_form import nest_php_form
+from receiver.webhooks.php_form import nest_php_form
 from schemas.bitrix24 import (
     BITRIX24_METHOD_CONFIRM_ROUTING_KEY,
     Bitrix24Auth,

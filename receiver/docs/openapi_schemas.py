@@ -19,7 +19,7 @@ from pydantic.json_schema import (
 )
 from pydantic_core import core_schema
 
-from receiver.openapi_table import ModelRef, Schema
+from receiver.docs.openapi_table import ModelRef, Schema
 from schemas.bitrix24 import Confirmed
 from schemas.confirmations import (
     CODE_PLACEHOLDER,

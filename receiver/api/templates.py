@@ -10,8 +10,7 @@ import structlog
 from aiohttp import web
 
 from confirmhub.db import confirmations as db
-from receiver.body import validate
-from receiver.confirmations_http import (
+from receiver.api.b2core import (
     db_list_query,
     json_response,
     list_query,
@@ -20,6 +19,7 @@ from receiver.confirmations_http import (
     preferred_locales,
     read_json,
 )
+from receiver.body import validate
 from receiver.errors import NotFound
 from receiver.keys import STORE
 from schemas.confirmations import TemplateCreate, TemplateListQuery, TemplatePatch, TemplateView

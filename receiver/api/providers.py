@@ -17,9 +17,8 @@ from pydantic import ValidationError
 
 from confirmhub.crypto import SecretsBox, SecretsKeyMissing
 from confirmhub.db import confirmations as db
-from receiver import confirmations_templates as templates
-from receiver.body import validate, validation_problem
-from receiver.confirmations_http import (
+from receiver.api import templates
+from receiver.api.b2core import (
     db_list_query,
     json_response,
     list_query,
@@ -28,6 +27,7 @@ from receiver.confirmations_http import (
     preferred_locales,
     read_json,
 )
+from receiver.body import validate, validation_problem
 from receiver.errors import NotConfigured, NotFound
 from receiver.keys import SETTINGS, STORE
 from schemas.confirmations import ProviderCreate, ProviderListQuery, ProviderPatch, ProviderView

@@ -9,8 +9,8 @@ import orjson
 from aiohttp import web
 
 from confirmhub.asyncapi import asyncapi_document
-from receiver.docs_page import render_docs_page
-from receiver.openapi import openapi_document
+from receiver.docs.openapi import openapi_document
+from receiver.docs.page import render_docs_page
 
 # The documents depend only on the code, so each is built once per process.
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from receiver.confirmations_api import PROVIDERS
-from receiver.confirmations_templates import TEMPLATES
-from receiver.openapi_table import (
+from receiver.api.providers import PROVIDERS
+from receiver.api.templates import TEMPLATES
+from receiver.docs.openapi_table import (
     ACCEPT_LANGUAGE,
     BODY_ERRORS,
     LOCATION,

@@ -13,7 +13,7 @@ from receiver.body import BodyKind, body_kind, parse_form, parse_json, read_boun
 from receiver.errors import InvalidPayload, Unauthorized
 from receiver.keys import METHOD_CONFIRM_QUEUE, PORTALS, SETTINGS
 from receiver.middleware import REQUEST_ID
-from receiver.php_form import nest_php_form
+from receiver.webhooks.php_form import nest_php_form
 from schemas.bitrix24 import (
     ONAPPINSTALL,
     ONAPPMETHODCONFIRM,

@@ -41,20 +41,20 @@ def migrate(settings: Settings) -> None:
 
 
 def _cmd_run(settings: Settings, _args: argparse.Namespace) -> None:
-    from confirmhub.runtime import serve
+    from service.runtime import serve
 
     migrate(settings)  # the embedded default sets itself up
     _run_async(lambda: serve(settings, receiver=True, worker=True))
 
 
 def _cmd_receiver(settings: Settings, _args: argparse.Namespace) -> None:
-    from confirmhub.runtime import serve
+    from service.runtime import serve
 
     _run_async(lambda: serve(settings, receiver=True, worker=False))
 
 
 def _cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
-    from confirmhub.runtime import serve
+    from service.runtime import serve
 
     _run_async(lambda: serve(settings, receiver=False, worker=True))
 
@@ -96,7 +96,7 @@ def _cmd_dlq(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
-    from confirmhub.trial import call_status
+    from service.trial import call_status
 
     async def show() -> None:
         print(json.dumps(await call_status(settings, args.verification_call_uuid), indent=2))
@@ -105,7 +105,7 @@ def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _cmd_send_test_webhook(settings: Settings, args: argparse.Namespace) -> None:
-    from confirmhub.trial import send_test_webhook
+    from service.trial import send_test_webhook
 
     async def send() -> None:
         answer = await send_test_webhook(settings, outcome=args.outcome, url=args.url)
@@ -115,7 +115,7 @@ def _cmd_send_test_webhook(settings: Settings, args: argparse.Namespace) -> None
 
 
 def _cmd_tail_events(settings: Settings, args: argparse.Namespace) -> None:
-    from confirmhub.trial import tail_events
+    from service.trial import tail_events
 
     async def tail() -> None:
         await tail_events(
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_trial_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from confirmhub.trial import SAMPLE_CDRS
+    from service.trial import SAMPLE_CDRS
 
     status = commands.add_parser(
         "status",

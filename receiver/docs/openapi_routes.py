@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.openapi_table import (
+from receiver.docs.openapi_table import (
     BODY_ERRORS,
     LOCATION,
     MCN_WEBHOOK,

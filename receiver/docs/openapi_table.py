@@ -1,9 +1,9 @@
 """The vocabulary of the OpenAPI route table: operations, parameters, bodies and replies.
 
 Schemas in the table are JSON Schema dicts that may hold ``ModelRef`` markers anywhere;
-``receiver.openapi_schemas`` replaces each marker with a ``$ref`` to the model's schema, made by
-pydantic in the model's mode (``validation`` for what we read, ``serialization`` for what we
-write), so the document is derived from the very models the handlers use.
+``receiver.docs.openapi_schemas`` replaces each marker with a ``$ref`` to the model's schema,
+made by pydantic in the model's mode (``validation`` for what we read, ``serialization`` for
+what we write), so the document is derived from the very models the handlers use.
 """
 
 from __future__ import annotations

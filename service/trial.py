@@ -61,7 +61,7 @@ async def send_test_webhook(settings: Settings, *, outcome: str, url: str | None
 
 async def call_status(settings: Settings, verification_call_uuid: str) -> dict[str, Any]:
     """The stored state of one password call, as the API shows it."""
-    from receiver.password_calls_api import password_call_view
+    from receiver.api.password_calls import password_call_view
 
     async with open_database(settings) as engine:
         record = await Store(engine).get_password_call(verification_call_uuid)

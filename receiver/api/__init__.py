@@ -1,0 +1,1 @@
+"""The HTTP API: password calls, method confirmations, portals, providers and templates."""

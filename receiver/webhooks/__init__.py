@@ -1,0 +1,1 @@
+"""Webhooks in: authenticate, validate, and queue each upstream's events with a confirm."""

@@ -1,0 +1,7 @@
+"""``python -m service``: the ``confirmhub`` command line."""
+
+import sys
+
+from service.cli import main
+
+sys.exit(main())
