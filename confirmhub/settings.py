@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     )
     sms_timeout: float = Field(default=10.0, gt=0)
     sms_resume_interval: float = Field(default=5.0, gt=0)
+    # By then a call has surely ended. A request to place a call whose outcome is unknown
+    # (MCN's answer lost, the call not recorded) holds its number that long.
+    cdr_timeout_seconds: int = Field(default=180, ge=1)
     code_ttl_seconds: int = Field(default=600, ge=1)
     max_code_attempts: int = Field(default=5, ge=1, le=100)
     log_format: Literal["json", "console"] = "json"

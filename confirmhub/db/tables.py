@@ -79,6 +79,36 @@ password_calls = sa.Table(
     ),
 )
 
+# Each request to place a password call, written before MCN is called: a request whose
+# outcome is not known (in flight, or MCN's answer lost) holds its number, so a retry cannot
+# pay for a second call (confirmhub/db/call_requests.py).
+HOLDING_STATES = ("placing", "in_doubt")
+HOLDS_NUMBER = sa.text("state IN ({})".format(", ".join(f"'{state}'" for state in HOLDING_STATES)))
+password_call_requests = sa.Table(
+    "password_call_requests",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    # The API key that asked (receiver.callers.Caller.key_id) and, when the client sent one,
+    # its Idempotency-Key: what a repeated request is recognised by.
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(255)),
+    # Digits only, so that "+421…" and "421…" hold the same number.
+    sa.Column("phone_number", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # MCN's id of the call, once it is known.
+    sa.Column("verification_call_uuid", sa.String(128)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index(
+        "uq_password_call_requests_held_number",
+        "phone_number",
+        unique=True,
+        postgresql_where=HOLDS_NUMBER,
+        sqlite_where=HOLDS_NUMBER,
+    ),
+    sa.Index("uq_password_call_requests_idempotency_key", "key_id", "idempotency_key", unique=True),
+)
+
 outbox = sa.Table(
     "outbox",
     metadata,
