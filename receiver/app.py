@@ -75,7 +75,11 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
 
 async def _mcn_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession(raise_for_status=False) as session:
+    # A fresh connection per call: a request sent on a kept-alive connection that MCN had
+    # just closed fails in a way that cannot tell whether MCN got it, and a paid call in doubt
+    # holds its number; a handshake per call costs far less than that.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
         app[MCN_CLIENT] = McnClient(
             session,
             base_url=settings.mcn_api_url,

@@ -9,6 +9,7 @@
     ├── UnsupportedMediaType  415  content type not JSON or form
     ├── InvalidPayload        422  well-formed but invalid
     ├── UpstreamError         502  an outside API failed
+    │   └── McnAnswerLost     502  MCN may have placed the call, but its answer is lost
     └── NotConfigured         503  a feature lacks its configuration
 
 Dependency failures (``confirmhub.errors.ServiceUnavailable``) map to 503 with Retry-After.
@@ -78,6 +79,12 @@ class UpstreamError(ReceiverError):
     """An outside API answered with an error or not at all."""
 
     status, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+class McnAnswerLost(UpstreamError):
+    """MCN may have placed the call, but its answer never arrived whole."""
+
+    slug = "mcn-answer-lost"
 
 
 class NotConfigured(ReceiverError):

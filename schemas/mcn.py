@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from schemas.base import OwnModel, UpstreamModel
 
@@ -69,13 +78,40 @@ class CodeCheckRequest(OwnModel):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 
 
-class McnPasswordCallResponse(UpstreamModel):
-    """MCN's answer to ``POST /api/protected/api/auth/passwordcall``."""
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A field MCN sent in a shape we do not know is dropped, never the answer: the answer
+    # may describe a call that has been placed, and paid for.
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
 
-    ok: bool
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _code_from_number(value: object) -> object:
+    # A code sent as a JSON number has lost its leading zeros.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10_000:
+        return f"{value:04d}"
+    return value
+
+
+_LenientBool = Annotated[bool | None, BeforeValidator(_strip), WrapValidator(_or_none)]
+
+
+class McnPasswordCallResponse(UpstreamModel):
+    """MCN's answer to ``POST /api/protected/api/auth/passwordcall``, read leniently: booleans
+    may be strings (``"true"``), the code a number, the id under either name; a field in an
+    unknown shape reads as absent."""
+
+    ok: _LenientBool = None
     # caller_number is not kept: its last four digits are the verification code.
-    verification_code: str | None = None
-    verification_call_uuid: VerificationCallUuid | None = Field(
+    verification_code: Annotated[
+        VerificationCode | None, BeforeValidator(_code_from_number), WrapValidator(_or_none)
+    ] = None
+    verification_call_uuid: Annotated[VerificationCallUuid | None, WrapValidator(_or_none)] = Field(
         default=None, validation_alias=_UUID_ALIASES
     )
-    is_redirect: bool | None = None
+    is_redirect: _LenientBool = None

@@ -76,7 +76,7 @@ async def test_upstream_failure_is_502_with_its_message(
     upstream: tuple[int, dict[str, Any]],
     message: str,
 ) -> None:
-    fake_mcn.fail_with = upstream
+    fake_mcn.answer_with = upstream
     response = await client.post(
         "/api/v1/password-calls", json={"phone_number": "421222202004"}, headers=ADMIN
     )
@@ -136,3 +136,16 @@ async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[
     await assert_problem(await client.get("/api/v1/password-calls/x_1", headers=ADMIN), 404)
     long_id = "a" * 500 + "_1"
     await assert_problem(await client.get(f"/api/v1/password-calls/{long_id}", headers=ADMIN), 404)
+
+
+async def test_without_an_mcn_token_nothing_is_recorded(
+    make_client: Any, settings: Any, fake_mcn: FakeMcn
+) -> None:
+    unconfigured = await make_client(settings.model_copy(update={"mcn_api_token": None}))
+    body = {"phone_number": "421222202004"}
+    response = await unconfigured.post("/api/v1/password-calls", json=body, headers=ADMIN)
+    assert (await assert_problem(response, 503))["type"] == "urn:confirmhub:problem:not-configured"
+    # The refused request did not hold the number: a configured receiver calls it at once.
+    configured = await make_client(settings)
+    assert (await configured.post("/api/v1/password-calls", json=body, headers=ADMIN)).status == 201
+    assert len(fake_mcn.requests) == 1
