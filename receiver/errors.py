@@ -5,11 +5,13 @@
     ├── Unauthorized          401  missing or wrong secret, token or portal
     ├── NotFound              404  no such resource
     ├── Conflict              409  the request contradicts stored state
+    │   └── CallInDoubt       409  an earlier request for the number is unresolved
     ├── PayloadTooLarge       413  body over the limit
     ├── UnsupportedMediaType  415  content type not JSON or form
     ├── InvalidPayload        422  well-formed but invalid
     ├── UpstreamError         502  an outside API failed
     │   └── McnAnswerLost     502  MCN may have placed the call, but its answer is lost
+    ├── CallNotRecorded       503  MCN placed the call, the database could not record it
     └── NotConfigured         503  a feature lacks its configuration
 
 Dependency failures (``confirmhub.errors.ServiceUnavailable``) map to 503 with Retry-After.
@@ -57,6 +59,12 @@ class Conflict(ReceiverError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class CallInDoubt(Conflict):
+    """An earlier request to call the number is in flight or its outcome is unknown."""
+
+    slug = "call-in-doubt"
+
+
 class PayloadTooLarge(ReceiverError):
     """The body is over the size limit."""
 
@@ -85,6 +93,12 @@ class McnAnswerLost(UpstreamError):
     """MCN may have placed the call, but its answer never arrived whole."""
 
     slug = "mcn-answer-lost"
+
+
+class CallNotRecorded(ReceiverError):
+    """MCN placed the call, but the database could not record it."""
+
+    status, title, slug = 503, "Service Unavailable", "call-not-recorded"
 
 
 class NotConfigured(ReceiverError):

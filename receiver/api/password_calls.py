@@ -8,13 +8,14 @@ import structlog
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from confirmhub.codes import code_matches_async, hash_code_async
-from confirmhub.crypto import SecretsBox
+from confirmhub.codes import code_matches_async
 from confirmhub.db import verification
 from confirmhub.db.store import PasswordCallRecord
 from confirmhub.events import password_call_approved_event
 from confirmhub.outcomes import q850_cause_name
+from receiver.api.call_placement import CallPlacer
 from receiver.body import BodyKind, body_kind, parse_json, read_bounded, validate
+from receiver.callers import CALLER
 from receiver.errors import Conflict, NotFound, UnsupportedMediaType
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
 from schemas.api import CodeCheckResult, PasswordCallView
@@ -23,7 +24,6 @@ from schemas.mcn import (
     CodeCheckRequest,
     PasswordCallRequest,
     VerificationCallUuid,
-    split_verification_call_uuid,
 )
 
 log = structlog.get_logger("confirmhub.receiver")
@@ -62,35 +62,10 @@ async def _json_body(request: web.Request) -> object:
 
 
 async def create_password_call(request: web.Request) -> web.Response:
-    """Place a call through MCN, store it as ``calling``, answer 201."""
-    settings = request.app[SETTINGS]
+    """Place a call through MCN, at most once, store it as ``calling``, answer 201."""
     call = validate(PasswordCallRequest, await _json_body(request), what="password-call request")
-    answer = await request.app[MCN_CLIENT].place_password_call(call)
-    assert answer.verification_call_uuid is not None  # the client guarantees it
-    code = call.verification_code or answer.verification_code
-    call_id, account_id = split_verification_call_uuid(answer.verification_call_uuid)
-    box = SecretsBox(settings.secrets_key)
-    now = dt.datetime.now(dt.UTC)
-    code_hash = None if code is None else await hash_code_async(code)
-    async with request.app[STORE].transaction() as tx:
-        record = await tx.record_initiated_call(
-            verification_call_uuid=answer.verification_call_uuid,
-            call_id=call_id,
-            account_id=account_id,
-            phone_number=call.phone_number,
-            code_hash=code_hash,
-            # Kept readable only for the SMS fallback, and only under the secrets key.
-            code_encrypted=box.encrypt(code) if code and box.available else None,
-            code_expires_at=None
-            if code is None
-            else now + dt.timedelta(seconds=settings.code_ttl_seconds),
-            locale=call.locale,
-            now=now,
-        )
-        # The CDR came first: the call already failed, so the fallback is due now.
-        if record.outcome in settings.sms_fallback_outcomes:
-            await verification.queue_sms(tx.connection, record.verification_call_uuid, now=now)
-    structlog.contextvars.bind_contextvars(verification_call_uuid=record.verification_call_uuid)
+    placer = CallPlacer(request.app[STORE], request.app[MCN_CLIENT], request.app[SETTINGS])
+    record = await placer.place(call, key_id=request[CALLER].key_id)
     response = _json(password_call_view(record), status=201)
     response.headers["Location"] = f"/api/v1/password-calls/{record.verification_call_uuid}"
     return response

@@ -104,8 +104,17 @@ PASSWORD_CALLS = (
                 "The call, now `calling`.", writes(PasswordCallView), headers={"Location": LOCATION}
             )
         },
-        errors=(*BODY_ERRORS, 401, 502, 503),
+        errors=(*BODY_ERRORS, 401, 409, 502, 503),
         body=json_body(reads(PasswordCallRequest), "MCN's own fields, plus an SMS `locale`."),
+        description="Each call is paid for, so it is placed at most once: the request is "
+        "recorded before MCN is asked, and holds its number while its outcome is unknown. "
+        "A request for a held number gets `409` (`call-in-doubt`) and MCN is not asked; the "
+        "hold ends once the request is settled, or `CONFIRMHUB_CDR_TIMEOUT_SECONDS` after it "
+        "began. `502` `upstream-error`: MCN refused or was not reached, no call was placed. "
+        "`502` `mcn-answer-lost`: MCN's answer was lost (timeout, dropped connection, 5xx, "
+        "no call id), a call may exist, and the number is held. `503` `call-not-recorded`: "
+        "MCN placed the call (named in `detail`) but the database could not record it; the "
+        "number is held. Other `503`s: nothing was asked of MCN; retry.",
     ),
     Operation(
         "get",
