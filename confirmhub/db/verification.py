@@ -15,6 +15,8 @@ VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "exp
 SmsOutcome = Literal["sent", "failed"]
 
 _calls = password_calls.c
+# What a counted right code may still approve: open, or closed by concurrent checks.
+_OPEN_TO_A_COUNTED_CHECK = ("pending", "max_attempts_reached", "expired")
 # A claimed SMS not finished within this time was interrupted (a worker died): resume it.
 SMS_CLAIM_LEASE = dt.timedelta(minutes=2)
 # A queued SMS is normally sent at once by whoever queued it; the sweep waits this long first.
@@ -72,12 +74,21 @@ async def settle_check(
     now: dt.datetime,
 ) -> PasswordCallRecord | None:
     """Approve on a right code, or close after the last wrong one; the approved call if this
-    check approved it, else None."""
+    check approved it, else None.
+
+    A right code (checked only for an attempt ``count_check_attempt`` spent) approves even a
+    call that checks running beside it have closed meanwhile: its attempt was counted within
+    the limit and before expiry, so the guesses that closed the call came from the same
+    budget, and refusing it would answer a right code with a closed status.
+    """
     if valid:
         row = (
             await connection.execute(
                 password_calls.update()
-                .where(_by_uuid(verification_call_uuid), _calls.verification_status == "pending")
+                .where(
+                    _by_uuid(verification_call_uuid),
+                    _calls.verification_status.in_(_OPEN_TO_A_COUNTED_CHECK),
+                )
                 .values(verification_status="approved", approved_at=now, updated_at=now)
                 .returning(*password_calls.c)
             )

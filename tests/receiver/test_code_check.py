@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -22,8 +23,8 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def place_call(client: TestClient, fake_mcn: FakeMcn) -> None:  # type: ignore[type-arg]
-    fake_mcn.next_uuid = CALL
+async def place_call(client: TestClient, fake_mcn: FakeMcn, call: str = CALL) -> None:  # type: ignore[type-arg]
+    fake_mcn.next_uuid = call
     response = await client.post(
         "/api/v1/password-calls",
         json={"phone_number": "421222202004", "verification_code": "1234"},
@@ -32,9 +33,9 @@ async def place_call(client: TestClient, fake_mcn: FakeMcn) -> None:  # type: ig
     assert response.status == 201
 
 
-async def check(client: TestClient, code: str) -> dict[str, Any]:  # type: ignore[type-arg]
+async def check(client: TestClient, code: str, call: str = CALL) -> dict[str, Any]:  # type: ignore[type-arg]
     response = await client.post(
-        f"/api/v1/password-calls/{CALL}/check", json={"code": code}, headers=ADMIN
+        f"/api/v1/password-calls/{call}/check", json={"code": code}, headers=ADMIN
     )
     assert response.status == 200, await response.text()
     result: dict[str, Any] = await response.json()
@@ -82,14 +83,38 @@ async def test_five_wrong_codes_lock_the_call(
     await events.assert_quiet(0.5)
 
 
+async def test_right_code_beside_the_last_wrong_guess_is_approved(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_mcn: FakeMcn,
+    events: EventTap,
+) -> None:
+    """A wrong guess spends the last attempt while a right code, counted just before, is
+    still being checked: the right code approves, and says so."""
+    calls = [f"c0de000001{n:02d}_117793" for n in range(6)]
+    for call in calls:
+        await place_call(client, fake_mcn, call)
+        for _ in range(3):
+            await check(client, "9999", call)
+        # Both attempts are counted (the 4th and 5th); the wrong one, sent first, usually
+        # settles first and closes the call while the right one is still being hashed.
+        wrong, right = await asyncio.gather(
+            check(client, "9999", call), check(client, "1234", call)
+        )
+        assert right == {"valid": True, "status": "approved", "attempts_left": 0}
+        assert wrong["valid"] is False
+        state = await (await client.get(f"/api/v1/password-calls/{call}", headers=ADMIN)).json()
+        assert state["verification_status"] == "approved"
+    approved = [body_of(await events.next())["data"]["verification_call_uuid"] for _ in calls]
+    assert sorted(approved) == calls
+    await events.assert_quiet(0.5)
+
+
 async def test_expired_code_is_refused(
     make_client: Any,
     settings: Any,
     fake_mcn: FakeMcn,
     events: EventTap,
 ) -> None:
-    import asyncio
-
     client = await make_client(settings.model_copy(update={"code_ttl_seconds": 1}))
     await place_call(client, fake_mcn)
     await asyncio.sleep(1.2)
