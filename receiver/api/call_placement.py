@@ -5,13 +5,13 @@ unknown (confirmhub/db/call_requests.py). So whatever fails once MCN has been as
 answer lost, the database down when the call is to be recorded, the process gone — a retry
 finds the number held and is refused, instead of paying for a second call.
 
-| what fails                                    | answer                    | the number        |
-|-----------------------------------------------|---------------------------|-------------------|
-| recording the request (database)              | 503                       | free: MCN not asked |
-| MCN refused, or was never reached             | 502 ``upstream-error``    | free              |
-| MCN's answer lost (timeout, cut, 5xx, no id)  | 502 ``mcn-answer-lost``   | held              |
-| recording the call, for ``RECORD_BUDGET``     | 503 ``call-not-recorded`` | held              |
-| recording that MCN refused / lost the answer  | as MCN's failure          | held              |
+| what fails                                      | answer                    | the number |
+|-------------------------------------------------|---------------------------|------------|
+| recording the request (database): MCN not asked | 503                       | free       |
+| MCN refused, or was never reached               | 502 ``upstream-error``    | free       |
+| MCN's answer lost (timeout, cut, 5xx, no id)    | 502 ``mcn-answer-lost``   | held       |
+| recording the call, within the record budget    | 503 ``call-not-recorded`` | held       |
+| recording that MCN refused or lost the answer   | as MCN's failure          | held       |
 
 A request for a held number gets 409 ``call-in-doubt``, and MCN is not asked. The hold ends
 once ``cdr_timeout_seconds`` have passed since the holding request began.
@@ -85,8 +85,6 @@ class CallPlacer:
         """Place ``call`` for the API key ``key_id`` and record it; the errors are tabled in
         the module docstring."""
         self._mcn.require_configured()
-        # Hashed before anything is recorded: a code chosen by the client is known already.
-        code_hash = None if call.verification_code is None else await self._hash(call)
         request_id = str(uuid.uuid4())
         now = dt.datetime.now(dt.UTC)
         async with _database_step(), self._store.transaction() as tx:
@@ -102,6 +100,10 @@ class CallPlacer:
             raise self._held(holder)
         structlog.contextvars.bind_contextvars(call_request_id=request_id)
         held_until = _utc(now + self._hold)
+        # A code the client chose is hashed before MCN is asked, so that once MCN has placed
+        # the call only the database write remains; a refused request never pays for scrypt.
+        code = call.verification_code
+        code_hash = None if code is None else await hash_code_async(code)
         try:
             answer = await self._mcn.place_password_call(call)
         except McnAnswerLost as exc:
@@ -115,10 +117,6 @@ class CallPlacer:
             await self._settle(request_id, "failed")
             raise
         return await self._record(call, answer, request_id=request_id, code_hash=code_hash)
-
-    async def _hash(self, call: PasswordCallRequest) -> str:
-        assert call.verification_code is not None
-        return await hash_code_async(call.verification_code)
 
     def _held(self, holder: CallRequestRecord) -> CallInDoubt:
         until = _utc(holder.created_at + self._hold)
