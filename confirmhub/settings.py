@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from confirmhub.crypto import fernet_keys
 from confirmhub.redact import redact_url
 from schemas.events import CallOutcome
 
@@ -34,8 +34,12 @@ class Settings(BaseSettings):
     # How long a receiver reuses a portal's token hash read from the database; a token
     # rotated or removed through another receiver is refused there within this time.
     bitrix24_token_cache_seconds: float = Field(default=2.0, ge=0, le=300)
-    # Fernet key (urlsafe base64, 32 bytes) encrypting provider secrets and the codes kept
-    # for SMS fallback; without it neither can be stored.
+    # How long a receiver reuses an API key read from the database: a key deleted through
+    # another receiver is refused there within this time (the contract: within 2 s).
+    api_key_cache_seconds: float = Field(default=1.0, ge=0, le=2)
+    # Fernet keys (urlsafe base64, 32 bytes), comma-separated, encrypting provider secrets
+    # and the codes kept for SMS fallback: the first encrypts, any decrypts (rotation).
+    # Without one, neither can be stored.
     secrets_key: SecretStr | None = None
     sms_fallback_outcomes: frozenset[CallOutcome] = frozenset(
         {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE}
@@ -63,13 +67,15 @@ class Settings(BaseSettings):
 
     @field_validator("secrets_key")
     @classmethod
-    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             try:
-                Fernet(value.get_secret_value().encode())
+                fernet_keys(value.get_secret_value())
             except ValueError:
+                # The message never quotes the value: it is a secret.
                 raise ValueError(
-                    "must be 32 url-safe base64-encoded bytes (a Fernet key)"
+                    "must be one Fernet key (32 url-safe base64-encoded bytes) or a "
+                    "comma-separated list of them"
                 ) from None
         return value
 

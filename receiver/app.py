@@ -13,13 +13,17 @@ from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
 from receiver import health
+from receiver.access import authorize
+from receiver.api import api_keys as api_keys_api
 from receiver.api import bitrix24 as bitrix24_api
 from receiver.api import password_calls as password_calls_api
 from receiver.api import providers as confirmations_api
 from receiver.api.mcn_client import McnClient
+from receiver.callers import CallerDirectory
 from receiver.docs import handlers as docs
 from receiver.keys import (
     BROKER,
+    CALLERS,
     CDR_QUEUE,
     MCN_CLIENT,
     METHOD_CONFIRM_QUEUE,
@@ -29,7 +33,7 @@ from receiver.keys import (
     SETTINGS,
     STORE,
 )
-from receiver.middleware import admin_auth, request_context
+from receiver.middleware import request_context
 from receiver.webhooks import bitrix24 as bitrix24_webhook
 from receiver.webhooks import mcn as mcn_webhook
 from receiver.webhooks.inbound_queue import InboundQueue
@@ -50,6 +54,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             cache_seconds=settings.bitrix24_token_cache_seconds,
         )
         await app[PORTALS].load_configured(settings.bitrix24_application_tokens)
+        app[CALLERS] = CallerDirectory(
+            app[STORE],
+            admin_token=settings.admin_token,
+            cache_seconds=settings.api_key_cache_seconds,
+        )
         yield
 
 
@@ -95,7 +104,7 @@ def create_app(
     """Build the receiver: routes, middlewares, and one cleanup context per connection."""
     # aiohttp's own limit is a backstop; handlers enforce the real one while reading.
     app = web.Application(
-        middlewares=[request_context, admin_auth],
+        middlewares=[request_context, authorize],
         client_max_size=settings.max_body_bytes + 1,
     )
     app[SETTINGS] = settings
@@ -116,6 +125,9 @@ def create_app(
     app.router.add_post(
         "/api/v1/password-calls/{verification_call_uuid}/check", password_calls_api.check_code
     )
+    app.router.add_post("/api/v1/api-keys", api_keys_api.create_api_key)
+    app.router.add_get("/api/v1/api-keys", api_keys_api.list_api_keys)
+    app.router.add_delete("/api/v1/api-keys/{id}", api_keys_api.delete_api_key)
     confirmations_api.add_routes(app.router)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

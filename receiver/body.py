@@ -61,6 +61,13 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(f"body is not valid JSON: {exc.msg}") from None
 
 
+async def read_json_body(request: web.Request, *, limit: int) -> Any:
+    """The body of an API request that must be sent as JSON (415 otherwise), parsed."""
+    if body_kind(request) is not BodyKind.JSON:
+        raise UnsupportedMediaType("send application/json")
+    return parse_json(await read_bounded(request, limit=limit))
+
+
 def parse_form(body: bytes, *, charset: str | None) -> list[tuple[str, str]]:
     """Decode an URL-encoded form into ordered pairs, as ``parse_qsl`` with blank values
     kept would; BadRequest on a bad encoding, PayloadTooLarge past MAX_FORM_FIELDS."""

@@ -2,7 +2,8 @@
 
     ReceiverError
     ├── BadRequest            400  the body cannot be parsed
-    ├── Unauthorized          401  missing or wrong secret, token or portal
+    ├── Unauthorized          401  missing or wrong secret, token, API key or portal
+    ├── Forbidden             403  the API key lacks the operation's scope
     ├── NotFound              404  no such resource
     ├── Conflict              409  the request contradicts stored state
     │   └── CallInDoubt       409  an earlier request for the number is unresolved
@@ -45,6 +46,12 @@ class Unauthorized(ReceiverError):
     """Missing or wrong credentials."""
 
     status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(ReceiverError):
+    """The caller is known but may not do this."""
+
+    status, title, slug = 403, "Forbidden", "forbidden"
 
 
 class NotFound(ReceiverError):

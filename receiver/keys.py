@@ -10,6 +10,7 @@ from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.settings import Settings
 from receiver.api.mcn_client import McnClient
+from receiver.callers import CallerDirectory
 from receiver.webhooks.inbound_queue import InboundQueue
 from receiver.webhooks.portals import PortalDirectory
 from schemas.bitrix24 import InboundMethodConfirm
@@ -24,3 +25,4 @@ BROKER = web.AppKey("broker", AbstractRobustConnection)
 MCN_CLIENT = web.AppKey("mcn_client", McnClient)
 PORTALS = web.AppKey("portals", PortalDirectory)
 RELAY = web.AppKey("relay", OutboxRelay)
+CALLERS = web.AppKey("callers", CallerDirectory)

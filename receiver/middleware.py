@@ -1,4 +1,4 @@
-"""Middlewares: request id and canonical log line, problem+json errors, admin auth."""
+"""Middlewares: request id and canonical log line, problem+json errors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from sqlalchemy import exc as sa_exc
 
 from confirmhub import metrics
 from confirmhub.errors import ServiceUnavailable
-from receiver.auth import bearer_token, require_secret
-from receiver.callers import ADMIN_TOKEN_CALLER, CALLER
 from receiver.errors import InvalidPayload, ReceiverError
 from receiver.keys import SETTINGS
 
@@ -153,19 +151,3 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         detail=getattr(error, "detail", None),
     )
     return response
-
-
-# The API and event docs are public: they hold no data, and clients need them to integrate.
-PUBLIC_API_PATHS = frozenset({"/api/openapi.json", "/api/asyncapi.json", "/api/docs"})
-
-
-@web.middleware
-async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require the admin bearer token on every ``/api/`` route but the public docs, and name
-    the caller on the request (``request[CALLER]``)."""
-    if request.path.startswith("/api/") and request.path not in PUBLIC_API_PATHS:
-        require_secret(
-            bearer_token(request), request.app[SETTINGS].admin_token, what="admin bearer token"
-        )
-        request[CALLER] = ADMIN_TOKEN_CALLER
-    return await handler(request)

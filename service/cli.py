@@ -15,6 +15,8 @@ from confirmhub.errors import ConfirmhubError, DatabaseUnavailable
 from confirmhub.logs import configure_logging
 from confirmhub.redact import redact_url
 from confirmhub.settings import Settings
+from service import admin_commands
+from service.credentials import ensure_credentials, load_settings
 
 
 def _run_async(coroutine_factory: Callable[[], object]) -> None:
@@ -137,16 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Configuration comes from CONFIRMHUB_* environment variables.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, handler, summary in (
-        ("run", _cmd_run, "migrate, then run receiver and worker in one process"),
-        ("receiver", _cmd_receiver, "run the HTTP receiver and API only"),
-        ("worker", _cmd_worker, "run a worker only"),
-        ("migrate", _cmd_migrate, "bring the database schema up to date"),
-        ("config", _cmd_config, "print the effective configuration, secrets masked"),
+    for name, handler, summary, starts in (
+        ("run", _cmd_run, "migrate, then run receiver and worker in one process", True),
+        ("receiver", _cmd_receiver, "run the HTTP receiver and API only", True),
+        ("worker", _cmd_worker, "run a worker only", True),
+        ("migrate", _cmd_migrate, "bring the database schema up to date", False),
+        ("config", _cmd_config, "print the effective configuration, secrets masked", False),
     ):
         command = commands.add_parser(name, help=summary, description=summary)
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=handler, starts_service=starts)
     _add_dlq_parser(commands)
+    admin_commands.add_parsers(commands, _run_async)
     _add_trial_parsers(commands)
     return parser
 
@@ -199,16 +202,26 @@ def _add_dlq_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     which.add_argument("--all", action="store_true", help="every dead letter")
 
 
+def _invalid(exc: ValidationError) -> str:
+    """Each failing variable and why, never its value (it may be a secret)."""
+    return "; ".join(
+        f"CONFIRMHUB_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``confirmhub`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings()
+        settings = load_settings()
     except ValidationError as exc:
-        print(f"confirmhub: invalid configuration: {exc}", file=sys.stderr)
+        print(f"confirmhub: invalid configuration: {_invalid(exc)}", file=sys.stderr)
         return 2
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     try:
+        if getattr(args, "starts_service", False):
+            settings = ensure_credentials(settings)
         args.handler(settings, args)
     except ConfirmhubError as exc:
         print(f"confirmhub: {exc}", file=sys.stderr)

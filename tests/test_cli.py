@@ -15,6 +15,12 @@ from pathlib import Path
 import pytest
 
 CLI = [sys.executable, "-m", "service.cli"]
+# Every secret set: nothing is generated or reported missing, so a failure is all there is.
+CONFIGURED = {
+    "CONFIRMHUB_ADMIN_TOKEN": "cli-admin-token",
+    "CONFIRMHUB_MCN_WEBHOOK_SECRET": "cli-webhook-secret",
+    "CONFIRMHUB_SECRETS_KEY": "r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0=",
+}
 
 
 def run_cli(
@@ -44,6 +50,8 @@ def free_port() -> int:
         "status",
         "send-test-webhook",
         "tail-events",
+        "api-keys",
+        "secrets",
     ],
 )
 def test_every_command_has_help(command: str) -> None:
@@ -62,6 +70,7 @@ def test_migrate_creates_a_current_database(tmp_path: Path) -> None:
 
 def test_missing_broker_is_one_clear_line(tmp_path: Path) -> None:
     env = {
+        **CONFIGURED,
         "CONFIRMHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         "CONFIRMHUB_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
     }
@@ -76,6 +85,7 @@ def test_missing_broker_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_missing_database_is_one_clear_line(amqp_url: str) -> None:
     env = {
+        **CONFIGURED,
         "CONFIRMHUB_DATABASE_URL": f"postgresql+asyncpg://nobody:pw@127.0.0.1:{free_port()}/x",
         "CONFIRMHUB_AMQP_URL": amqp_url,
     }

@@ -131,6 +131,9 @@ API_CALLS = st.sampled_from(
         ("POST", "/api/v2/confirmations/templates"),
         ("PATCH", "/api/v2/confirmations/templates/{text}"),
         ("GET", "/api/v2/confirmations/templates?{text}"),
+        ("POST", "/api/v1/api-keys"),
+        ("GET", "/api/v1/api-keys"),
+        ("DELETE", "/api/v1/api-keys/{text}"),
     ]
 )
 

@@ -187,3 +187,15 @@ confirmation_templates = sa.Table(
     sa.Column("update_time", UtcDateTime(), nullable=False),
     sqlite_autoincrement=True,
 )
+
+# API keys: only the SHA-256 of each key is kept (keys are 256 random bits, so a plain hash
+# cannot be reversed, and it can be looked up); scopes are a comma-separated list.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.String(64), nullable=False),
+    sa.Column("key_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -11,8 +11,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from confirmhub.db import bitrix24 as db
 from confirmhub.redact import sha256_hex
-from receiver.body import BodyKind, body_kind, parse_json, read_bounded, validate
-from receiver.errors import NotFound, UnsupportedMediaType
+from receiver.body import read_json_body, validate
+from receiver.errors import NotFound
 from receiver.keys import PORTALS, SETTINGS, STORE
 from schemas.bitrix24 import (
     MemberId,
@@ -29,9 +29,7 @@ _TOKEN_SHA256: TypeAdapter[str] = TypeAdapter(TokenSha256)
 
 
 async def _json_body(request: web.Request) -> object:
-    if body_kind(request) is not BodyKind.JSON:
-        raise UnsupportedMediaType("send application/json")
-    return parse_json(await read_bounded(request, limit=request.app[SETTINGS].max_body_bytes))
+    return await read_json_body(request, limit=request.app[SETTINGS].max_body_bytes)
 
 
 def _view(record: db.MethodConfirmationRecord) -> web.Response:

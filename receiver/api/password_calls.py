@@ -14,9 +14,9 @@ from confirmhub.db.store import PasswordCallRecord
 from confirmhub.events import password_call_approved_event
 from confirmhub.outcomes import q850_cause_name
 from receiver.api.call_placement import CallPlacer
-from receiver.body import BodyKind, body_kind, parse_json, read_bounded, validate
+from receiver.body import read_json_body, validate
 from receiver.callers import CALLER
-from receiver.errors import Conflict, NotFound, UnsupportedMediaType
+from receiver.errors import Conflict, NotFound
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
 from schemas.api import CodeCheckResult, PasswordCallView
 from schemas.events import CallOutcome
@@ -56,9 +56,7 @@ def _json(view: PasswordCallView | CodeCheckResult, *, status: int = 200) -> web
 
 
 async def _json_body(request: web.Request) -> object:
-    if body_kind(request) is not BodyKind.JSON:
-        raise UnsupportedMediaType("send application/json")
-    return parse_json(await read_bounded(request, limit=request.app[SETTINGS].max_body_bytes))
+    return await read_json_body(request, limit=request.app[SETTINGS].max_body_bytes)
 
 
 async def create_password_call(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from receiver.docs.openapi_table import SECURITY_SCHEMES, Body, Operation, Param
 from receiver.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     InvalidPayload,
     NotConfigured,
     NotFound,
@@ -37,6 +38,7 @@ _ERRORS: dict[int, type[ReceiverError]] = {
     for error in (
         BadRequest,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         PayloadTooLarge,
@@ -54,6 +56,7 @@ _TAGS = {
     "webhooks": "Upstream platforms post here; each answer is given once the event is durable.",
     "password calls": "Phone verification by an MCN password call.",
     "bitrix24": "Bitrix24 method confirmations and portal application tokens.",
+    "api keys": "Keys with scopes for the services calling `/api/*`; `admin` scope.",
     "confirmation providers": "B2Core-style SMS providers.",
     "confirmation templates": "B2Core-style message templates.",
     "probes": "Liveness, readiness and metrics; no auth.",
@@ -111,7 +114,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     responses: dict[int, Any] = {
         status: _reply(reply) for status, reply in operation.replies.items()
     }
-    for status in operation.errors:
+    errors = set(operation.errors)
+    if operation.access.scope is not None:
+        errors |= {401, 403}
+    for status in errors:
         responses[status] = {"$ref": f"#/components/responses/{_problem_name(status)}"}
     rendered: dict[str, Any] = {
         "operationId": operation.operation_id,
@@ -120,7 +126,9 @@ def _operation(operation: Operation) -> dict[str, Any]:
     }
     if operation.description:
         rendered["description"] = operation.description
-    rendered["security"] = [{scheme: []} for scheme in operation.security]
+    # OpenAPI 3.1 lets a non-OAuth requirement list the roles it needs: here, the scope.
+    roles = [] if operation.access.scope is None else [operation.access.scope]
+    rendered["security"] = [{scheme: roles} for scheme in operation.access.schemes]
     if operation.params:
         rendered["parameters"] = [_parameter(param) for param in operation.params]
     if operation.body is not None:

@@ -80,7 +80,7 @@ def _crud(
                     headers={"X-Total-Count": TOTAL_COUNT},
                 )
             },
-            errors=(401, 422, 503),
+            errors=(422, 503),
             params=(*query_params(query), ACCEPT_LANGUAGE),
         ),
         Operation(
@@ -90,7 +90,7 @@ def _crud(
             f"Create a {noun}",
             tag,
             {201: Reply(f"The new {noun}.", view, headers={"Location": LOCATION})},
-            errors=(*BODY_ERRORS, 401, 503),
+            errors=(*BODY_ERRORS, 503),
             params=(ACCEPT_LANGUAGE,),
             body=json_body(create, _JSON_NOTE),
         ),
@@ -101,7 +101,7 @@ def _crud(
             f"One {noun}",
             tag,
             {200: one},
-            errors=(401, 404, 503),
+            errors=(404, 503),
             params=keyed,
         ),
         Operation(
@@ -111,7 +111,7 @@ def _crud(
             f"Change some of a {noun}'s fields",
             tag,
             {200: one},
-            errors=(*BODY_ERRORS, 401, 404, 503),
+            errors=(*BODY_ERRORS, 404, 503),
             params=keyed,
             body=json_body(patch, f"{_PATCH_NOTE} {_JSON_NOTE}"),
         ),
@@ -122,7 +122,7 @@ def _crud(
             f"Delete a {noun}",
             tag,
             {204: Reply("Deleted.")},
-            errors=(401, 404, 503),
+            errors=(404, 503),
             params=(id_param,),
         ),
     )
@@ -147,7 +147,6 @@ PROVIDER_ROUTES = (
         "The provider types this server can send through",
         "confirmation providers",
         {200: Reply("Type names.", {"type": "array", "items": type_schema(ProviderType)})},
-        errors=(401,),
     ),
     Operation(
         "get",
@@ -161,7 +160,7 @@ PROVIDER_ROUTES = (
                 {"type": "object", "additionalProperties": writes(SettingsField)},
             )
         },
-        errors=(401, 404),
+        errors=(404,),
         params=(path_param("type", type_schema(ProviderType), "A provider type."),),
     ),
 )

@@ -1,9 +1,14 @@
-"""The OpenAPI route table of the webhooks, the ``/api/v1`` API, probes and the docs."""
+"""The OpenAPI route table of the webhooks, the ``/api/v1`` API, probes and the docs.
+
+Each operation's ``access`` is the one declaration of who may call it (see ``receiver.access``).
+"""
 
 from __future__ import annotations
 
 from receiver.docs.openapi_table import (
+    BITRIX24_KEY,
     BODY_ERRORS,
+    CALLS_KEY,
     LOCATION,
     MCN_WEBHOOK,
     PUBLIC,
@@ -17,6 +22,7 @@ from receiver.docs.openapi_table import (
     writes,
 )
 from schemas.api import CodeCheckResult, PasswordCallView, WebhookAccepted
+from schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyView, KeyId
 from schemas.bitrix24 import (
     Bitrix24Envelope,
     InstallEvent,
@@ -56,7 +62,7 @@ WEBHOOKS = (
         "webhooks",
         {202: _ACCEPTED},
         errors=(401, *BODY_ERRORS, 503),
-        security=MCN_WEBHOOK,
+        access=MCN_WEBHOOK,
         body=Body(
             {JSON: {"oneOf": [_CDR, {"type": "array", "items": _CDR, "minItems": 1}]}, FORM: _CDR},
             "One CDR, or a non-empty array of CDRs, as the webhook's Request Body template "
@@ -80,7 +86,7 @@ WEBHOOKS = (
             202: _ACCEPTED,
         },
         errors=(*BODY_ERRORS, 401, 503),
-        security=PUBLIC,
+        access=PUBLIC,
         body=Body(
             {FORM: _BITRIX24_EVENT, JSON: _BITRIX24_EVENT},
             "A form with PHP bracket keys (`data[TOKEN]=…&auth[member_id]=…`), or the same "
@@ -104,7 +110,8 @@ PASSWORD_CALLS = (
                 "The call, now `calling`.", writes(PasswordCallView), headers={"Location": LOCATION}
             )
         },
-        errors=(*BODY_ERRORS, 401, 409, 502, 503),
+        errors=(*BODY_ERRORS, 409, 502, 503),
+        access=CALLS_KEY,
         body=json_body(reads(PasswordCallRequest), "MCN's own fields, plus an SMS `locale`."),
         description="Each call is paid for, so it is placed at most once: the request is "
         "recorded before MCN is asked, and holds its number while its outcome is unknown. "
@@ -123,7 +130,8 @@ PASSWORD_CALLS = (
         "A password call's state and outcome",
         "password calls",
         {200: Reply("The call.", writes(PasswordCallView))},
-        errors=(401, 404, 503),
+        errors=(404, 503),
+        access=CALLS_KEY,
         params=(_UUID,),
     ),
     Operation(
@@ -133,7 +141,8 @@ PASSWORD_CALLS = (
         "Check the code a user entered",
         "password calls",
         {200: Reply("Whether the code matched, and what is left.", writes(CodeCheckResult))},
-        errors=(*BODY_ERRORS, 401, 404, 409, 503),
+        errors=(*BODY_ERRORS, 404, 409, 503),
+        access=CALLS_KEY,
         params=(_UUID,),
         body=json_body(reads(CodeCheckRequest)),
     ),
@@ -147,7 +156,8 @@ BITRIX24 = (
         "Record that a call got METHOD_CONFIRM_WAITING",
         "bitrix24",
         {200: Reply("The confirmation's state.", writes(MethodConfirmationView))},
-        errors=(*BODY_ERRORS, 401, 503),
+        errors=(*BODY_ERRORS, 503),
+        access=BITRIX24_KEY,
         body=json_body(reads(MethodConfirmationRegistration)),
     ),
     Operation(
@@ -157,7 +167,8 @@ BITRIX24 = (
         "A method confirmation's state",
         "bitrix24",
         {200: Reply("The confirmation's state.", writes(MethodConfirmationView))},
-        errors=(401, 404, 503),
+        errors=(404, 503),
+        access=BITRIX24_KEY,
         params=(
             _MEMBER_ID,
             path_param(
@@ -173,7 +184,7 @@ BITRIX24 = (
         "Add a portal or rotate its application token",
         "bitrix24",
         {200: Reply("Saved.", writes(PortalSaved))},
-        errors=(*BODY_ERRORS, 401, 404, 503),
+        errors=(*BODY_ERRORS, 404, 503),
         params=(_MEMBER_ID,),
         body=json_body(reads(PortalTokenBody)),
     ),
@@ -184,8 +195,50 @@ BITRIX24 = (
         "Forget a portal",
         "bitrix24",
         {204: Reply("Forgotten; its events are refused from now on.")},
-        errors=(401, 404, 503),
+        errors=(404, 503),
         params=(_MEMBER_ID,),
+    ),
+)
+
+API_KEYS = (
+    Operation(
+        "post",
+        "/api/v1/api-keys",
+        "create_api_key",
+        "Make an API key with scopes",
+        "api keys",
+        {
+            201: Reply(
+                "The new key: `key` is shown this once, and stored only as a hash.",
+                writes(ApiKeyCreated),
+            )
+        },
+        errors=(*BODY_ERRORS, 503),
+        body=json_body(reads(ApiKeyCreate)),
+    ),
+    Operation(
+        "get",
+        "/api/v1/api-keys",
+        "list_api_keys",
+        "List the API keys (never the keys themselves)",
+        "api keys",
+        {
+            200: Reply(
+                "Every stored key, oldest first.", {"type": "array", "items": writes(ApiKeyView)}
+            )
+        },
+        errors=(503,),
+        description="`CONFIRMHUB_ADMIN_TOKEN` is not listed: it lives in the configuration.",
+    ),
+    Operation(
+        "delete",
+        "/api/v1/api-keys/{id}",
+        "delete_api_key",
+        "Delete an API key",
+        "api keys",
+        {204: Reply("Deleted: refused by every receiver within 2 seconds.")},
+        errors=(404, 503),
+        params=(path_param("id", type_schema(KeyId), "The key's id."),),
     ),
 )
 
@@ -199,7 +252,7 @@ PROBES_AND_DOCS = (
         "Liveness",
         "probes",
         {200: Reply("The process is alive.", writes(Liveness))},
-        security=PUBLIC,
+        access=PUBLIC,
     ),
     Operation(
         "get",
@@ -211,7 +264,7 @@ PROBES_AND_DOCS = (
             200: Reply("Ready.", writes(Readiness)),
             503: Reply("Not ready; `checks` says why.", writes(Readiness)),
         },
-        security=PUBLIC,
+        access=PUBLIC,
     ),
     Operation(
         "get",
@@ -220,7 +273,7 @@ PROBES_AND_DOCS = (
         "Prometheus metrics",
         "probes",
         {200: Reply("Text exposition format.", {"type": "string"}, media_type="text/plain")},
-        security=PUBLIC,
+        access=PUBLIC,
     ),
     Operation(
         "get",
@@ -229,7 +282,7 @@ PROBES_AND_DOCS = (
         "This OpenAPI document",
         "docs",
         {200: Reply("OpenAPI 3.1.", _ANY_OBJECT)},
-        security=PUBLIC,
+        access=PUBLIC,
     ),
     Operation(
         "get",
@@ -238,7 +291,7 @@ PROBES_AND_DOCS = (
         "The AsyncAPI document of the downstream events",
         "docs",
         {200: Reply("AsyncAPI 3.0.", _ANY_OBJECT)},
-        security=PUBLIC,
+        access=PUBLIC,
     ),
     Operation(
         "get",
@@ -247,8 +300,8 @@ PROBES_AND_DOCS = (
         "Both documents as one browsable page",
         "docs",
         {200: Reply("A self-contained HTML page.", {"type": "string"}, media_type="text/html")},
-        security=PUBLIC,
+        access=PUBLIC,
     ),
 )
 
-ROUTES = (*WEBHOOKS, *PASSWORD_CALLS, *BITRIX24, *PROBES_AND_DOCS)
+ROUTES = (*WEBHOOKS, *PASSWORD_CALLS, *BITRIX24, *API_KEYS, *PROBES_AND_DOCS)

@@ -15,19 +15,44 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
+from schemas.api_keys import Scope
+
 ParamLocation = Literal["path", "query", "header"]
 Schema = dict[str, Any]
 
-# Security requirement alternatives, each naming one scheme of ``SECURITY_SCHEMES``.
-ADMIN: tuple[str, ...] = ("adminBearer",)
-MCN_WEBHOOK: tuple[str, ...] = ("mcnBearer", "mcnToken")
-PUBLIC: tuple[str, ...] = ()
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call an operation: security schemes (any one will do) and, for API keys, the
+    scope the key must hold. Each operation declares it once; ``receiver.access`` enforces it
+    and the OpenAPI document shows it."""
+
+    schemes: tuple[str, ...]
+    scope: Scope | None = None
+
+
+def api_key(scope: Scope) -> Access:
+    """An API key holding ``scope`` (an ``admin`` key holds every scope)."""
+    return Access(("apiKey",), scope)
+
+
+ADMIN_KEY = api_key("admin")
+CALLS_KEY = api_key("calls")
+BITRIX24_KEY = api_key("bitrix24")
+MCN_WEBHOOK = Access(("mcnBearer", "mcnToken"))
+PUBLIC = Access(())
 
 SECURITY_SCHEMES: dict[str, Schema] = {
-    "adminBearer": {
+    "apiKey": {
         "type": "http",
         "scheme": "bearer",
-        "description": "`Authorization: Bearer <CONFIRMHUB_ADMIN_TOKEN>`; required on `/api/*`.",
+        "description": "`Authorization: Bearer <API key>`, required on `/api/*` but these "
+        "documents. A key is made with `POST /api/v1/api-keys` or `confirmhub api-keys "
+        "create` and holds scopes: `calls` (`/api/v1/password-calls…`), `bitrix24` "
+        "(`/api/v1/method-confirmations…`) or `admin` (everything). "
+        "`CONFIRMHUB_ADMIN_TOKEN` is an `admin` key. Each operation names the scope it needs "
+        "in its security requirement: a missing or unknown key is `401`, a key without the "
+        "scope `403`.",
     },
     "mcnBearer": {
         "type": "http",
@@ -161,7 +186,8 @@ ACCEPT_LANGUAGE = Param(
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One HTTP route: who may call it, what it takes, and every status it can answer."""
+    """One HTTP route: who may call it, what it takes, and every status it can answer
+    (``401`` and ``403`` go without saying on an API key's operations)."""
 
     method: str
     path: str
@@ -170,7 +196,7 @@ class Operation:
     tag: str
     replies: Mapping[int, Reply]
     errors: tuple[int, ...] = ()
-    security: tuple[str, ...] = ADMIN
+    access: Access = ADMIN_KEY
     params: tuple[Param, ...] = ()
     body: Body | None = None
     description: str = ""

@@ -121,8 +121,9 @@ def _responses(document: dict[str, Any], operation: dict[str, Any]) -> str:
 def _operation(document: dict[str, Any], path: str, method: str, operation: dict[str, Any]) -> str:
     security = " or ".join(
         f"<code>{escape(name)}</code>"
+        + "".join(f" with scope <code>{escape(role)}</code>" for role in roles)
         for requirement in operation["security"]
-        for name in requirement
+        for name, roles in requirement.items()
     )
     params = [
         (
