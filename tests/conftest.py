@@ -38,6 +38,8 @@ PORTAL_MEMBER_ID = "74ef8a46a75104de55d5d4a61b98ab6d"
 PORTAL_APPLICATION_TOKEN = "c289487163b58658eae5e8b42eaf11b8"
 RETRY_DELAYS = (0.2, 0.5)
 SECRETS_KEY = "r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0="
+# The key rotated to in tests/test_secrets_rotation.py.
+NEXT_SECRETS_KEY = "bI0ZQdFWWk2a1N0jkZ3AOLc0xyfVcm_2bTQ3ExdHQ4U="
 
 
 class LogScan:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SECRETS_KEY
+
 CLI = [sys.executable, "-m", "service.cli"]
 # Every secret set: nothing is generated or reported missing, so a failure is all there is.
 CONFIGURED = {
     "CONFIRMHUB_ADMIN_TOKEN": "cli-admin-token",
     "CONFIRMHUB_MCN_WEBHOOK_SECRET": "cli-webhook-secret",
-    "CONFIRMHUB_SECRETS_KEY": "r1Yi0Fi3a4opQ-9Dm-L4KF7a-L94P_Mft5dEjEDFJp0=",
+    "CONFIRMHUB_SECRETS_KEY": SECRETS_KEY,
 }
 
 

@@ -18,6 +18,7 @@ conftest.LOG_SCAN.secrets.update(
         conftest.MCN_API_TOKEN,
         conftest.PORTAL_APPLICATION_TOKEN,
         conftest.SECRETS_KEY,
+        conftest.NEXT_SECRETS_KEY,
         TWILIO_AUTH_TOKEN,
         VONAGE_API_SECRET,
         SMSAERO_API_KEY,
