@@ -27,7 +27,7 @@ from pytest_aiohttp import AiohttpServer
 from service.credentials import GENERATED, ensure_credentials, load_settings
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of, fixture_bytes
-from tests.receiver.b2core_examples import CREATE_PROVIDER, CREATE_TEMPLATE, curl_at
+from tests.receiver.b2core_examples import CREATE_PROVIDER, CREATE_TEMPLATE
 from tests.sms_fakes import FakeTwilio
 from tests.test_cli import CLI, free_port
 from tests.worker.sms_support import serve
@@ -74,7 +74,12 @@ class Service:
 def started() -> Iterator[Callable[[Service], Service]]:
     """Keeps each service started by the test, and kills any still running at the end."""
     services: list[Service] = []
-    yield lambda service: services.append(service) or service
+
+    def start(service: Service) -> Service:
+        services.append(service)
+        return service
+
+    yield start
     for service in services:
         if service.process.poll() is None:
             service.process.kill()
@@ -95,7 +100,7 @@ async def request(
         aiohttp.ClientSession() as session,
         session.request(method, url, json=json_body, data=data, headers=headers) as answer,
     ):
-        return answer.status, await answer.json() if answer.content_length != 0 else None
+        return answer.status, await answer.json() if answer.status != 204 else None
 
 
 async def next_event(events: EventTap, routing_key: str) -> dict[str, Any]:
@@ -127,20 +132,15 @@ async def test_a_fresh_checkout_generates_credentials_serves_every_flow_and_reus
     admin = str(values["CONFIRMHUB_ADMIN_TOKEN"])
     base = first.base_url
 
-    # The B2Core seed's own curl requests, with the generated admin token.
-    auth = f"Authorization: Bearer {admin}"
-    url = "https://host.name/api/v2/confirmations/providers"
-    for path, body in (
-        (url, CREATE_PROVIDER),
-        (url.replace("providers", "templates"), CREATE_TEMPLATE),
+    # The B2Core seed's own curl requests (--data sends a form content type), as they are.
+    providers = f"{base}/api/v2/confirmations/providers"
+    for url, body in (
+        (providers, CREATE_PROVIDER),
+        (f"{base}/api/v2/confirmations/templates", CREATE_TEMPLATE),
     ):
-        status, answer = await curl_at(
-            base, "--location", "--request", "POST", path, "--header", auth, "--data", body
-        )
+        status, answer = await request("POST", url, token=admin, data=body.encode())
         assert status == 201, answer
-    status, _ = await curl_at(
-        base, "--location", "--request", "DELETE", f"{url}/1", "--header", auth
-    )
+    status, _ = await request("DELETE", f"{providers}/1", token=admin)
     assert status == 204  # so that no SMS below could go to the real Twilio
     # MCN posts a CDR with the generated webhook secret: accepted, and its event published.
     async with (

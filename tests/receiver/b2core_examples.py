@@ -159,12 +159,8 @@ TWILIO_SECRET = "tw-secret-5c1d9e"
 
 async def curl(client: Client, *args: str) -> tuple[int, bytes]:
     """Run the real curl against the app (``host.name`` replaced); its status and body."""
-    return await curl_at(str(client.make_url("")).rstrip("/"), *args)
-
-
-async def curl_at(base_url: str, *args: str) -> tuple[int, bytes]:
-    """Run the real curl with ``https://host.name`` replaced by ``base_url``."""
-    argv = [arg.replace("https://host.name", base_url) for arg in args]
+    base = str(client.make_url("")).rstrip("/")
+    argv = [arg.replace("https://host.name", base) for arg in args]
     assert CURL is not None
     process = await asyncio.create_subprocess_exec(
         CURL,
