@@ -7,7 +7,6 @@ request; what is scoped to a client (scopes, idempotency keys, per-key limits) r
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,12 +16,11 @@ from confirmhub.db import api_keys as db
 from confirmhub.db.store import Store
 from receiver.auth import secrets_equal
 from receiver.errors import Unauthorized
+from receiver.expiring_cache import ExpiringCache
 from schemas.api_keys import Scope
 
 # The bootstrap key, CONFIRMHUB_ADMIN_TOKEN: it has no row of its own, so a fixed id.
 ADMIN_TOKEN_KEY_ID = "admin-token"  # noqa: S105 (an id, not the token)
-# Keys cached at most; beyond, the cache starts over (a deployment has far fewer).
-_CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +56,7 @@ class CallerDirectory:
     ) -> None:
         self._store = store
         self._admin_token = admin_token
-        self._cache_seconds = cache_seconds
-        # key hash → (caller, monotonic expiry)
-        self._cache: dict[str, tuple[Caller, float]] = {}
+        self._cache: ExpiringCache[str, Caller] = ExpiringCache(cache_seconds)  # by key hash
 
     async def identify(self, key: str | None) -> Caller:
         """The caller presenting ``key``; Unauthorized for a missing or unknown key."""
@@ -77,24 +73,21 @@ class CallerDirectory:
         return caller
 
     async def _stored(self, digest: str) -> Caller | None:
-        now = time.monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         async with self._store.reading() as connection:
             record = await db.find_api_key(connection, digest)
-        if record is None or self._cache_seconds <= 0:
-            self._cache.pop(digest, None)
-            return None if record is None else _caller(record)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
+        if record is None:
+            self._cache.forget(digest)
+            return None
         caller = _caller(record)
-        self._cache[digest] = (caller, now + self._cache_seconds)
+        self._cache.put(digest, caller)
         return caller
 
     def forget(self, digest: str) -> None:
         """Drop a key from the cache at once: it was just deleted through this receiver."""
-        self._cache.pop(digest, None)
+        self._cache.forget(digest)
 
 
 def _caller(record: db.ApiKeyRecord) -> Caller:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import time
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -14,11 +13,10 @@ from confirmhub.db.engine import insert_for
 from confirmhub.db.store import Store
 from confirmhub.db.tables import bitrix24_portals
 from confirmhub.redact import sha256_hex
+from receiver.expiring_cache import ExpiringCache
 
 # Compared against when a portal is unknown, so that the answer takes the same time.
 _NO_PORTAL = "0" * 64
-# Portals cached at most; beyond, the cache starts over (a deployment has far fewer).
-_CACHE_LIMIT = 10_000
 
 
 class PortalDirectory:
@@ -32,10 +30,9 @@ class PortalDirectory:
     def __init__(self, store: Store, *, trust_install: bool, cache_seconds: float = 0.0) -> None:
         self._store = store
         self.trust_install = trust_install
-        self._cache_seconds = cache_seconds
-        # member_id → (token hash, monotonic expiry); known portals only, so that events
-        # naming made-up portals cannot fill it.
-        self._cache: dict[str, tuple[str, float]] = {}
+        # member_id → token hash; known portals only, so that events naming made-up
+        # portals cannot fill it.
+        self._cache: ExpiringCache[str, str] = ExpiringCache(cache_seconds)
 
     async def load_configured(self, tokens: dict[str, SecretStr]) -> None:
         """Write configured tokens, leaving portals managed through the API alone."""
@@ -64,23 +61,20 @@ class PortalDirectory:
     async def _token_hash(self, member_id: str) -> str | None:
         # Every Bitrix24 event is authenticated: without the cache each costs a database
         # read, which on SQLite is most of the request's time.
-        now = time.monotonic()
         cached = self._cache.get(member_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         async with self._store.reading() as connection:
             expected = await db.select_portal_token_hash(connection, member_id)
-        if expected is None or self._cache_seconds <= 0:
-            self._cache.pop(member_id, None)
+        if expected is None:
+            self._cache.forget(member_id)
         else:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[member_id] = (expected, now + self._cache_seconds)
+            self._cache.put(member_id, expected)
         return expected
 
     def forget(self, member_id: str) -> None:
         """Drop what is cached for ``member_id``: its token was just changed here."""
-        self._cache.pop(member_id, None)
+        self._cache.forget(member_id)
 
     async def is_known(self, member_id: str) -> bool:
         """Whether any token is registered for ``member_id``."""
