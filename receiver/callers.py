@@ -73,17 +73,12 @@ class CallerDirectory:
         return caller
 
     async def _stored(self, digest: str) -> Caller | None:
-        cached = self._cache.get(digest)
-        if cached is not None:
-            return cached
-        async with self._store.reading() as connection:
-            record = await db.find_api_key(connection, digest)
-        if record is None:
-            self._cache.forget(digest)
-            return None
-        caller = _caller(record)
-        self._cache.put(digest, caller)
-        return caller
+        async def load() -> Caller | None:
+            async with self._store.reading() as connection:
+                record = await db.find_api_key(connection, digest)
+            return None if record is None else _caller(record)
+
+        return await self._cache.get_or_load(digest, load)
 
     def forget(self, digest: str) -> None:
         """Drop a key from the cache at once: it was just deleted through this receiver."""

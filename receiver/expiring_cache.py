@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 KeyT = TypeVar("KeyT")
@@ -35,3 +36,18 @@ class ExpiringCache(Generic[KeyT, ValueT]):
     def forget(self, key: KeyT) -> None:
         """Drop what is kept for ``key``."""
         self._entries.pop(key, None)
+
+    async def get_or_load(
+        self, key: KeyT, load: Callable[[], Awaitable[ValueT | None]]
+    ) -> ValueT | None:
+        """The value kept for ``key``, else what ``load`` finds, kept if it found one (an
+        absence is never kept: it would be an entry per made-up key)."""
+        kept = self.get(key)
+        if kept is not None:
+            return kept
+        value = await load()
+        if value is None:
+            self.forget(key)
+        else:
+            self.put(key, value)
+        return value

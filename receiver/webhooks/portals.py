@@ -61,16 +61,11 @@ class PortalDirectory:
     async def _token_hash(self, member_id: str) -> str | None:
         # Every Bitrix24 event is authenticated: without the cache each costs a database
         # read, which on SQLite is most of the request's time.
-        cached = self._cache.get(member_id)
-        if cached is not None:
-            return cached
-        async with self._store.reading() as connection:
-            expected = await db.select_portal_token_hash(connection, member_id)
-        if expected is None:
-            self._cache.forget(member_id)
-        else:
-            self._cache.put(member_id, expected)
-        return expected
+        async def load() -> str | None:
+            async with self._store.reading() as connection:
+                return await db.select_portal_token_hash(connection, member_id)
+
+        return await self._cache.get_or_load(member_id, load)
 
     def forget(self, member_id: str) -> None:
         """Drop what is cached for ``member_id``: its token was just changed here."""

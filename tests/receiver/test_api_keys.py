@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confirmhub.db.tables import api_keys
 from confirmhub.redact import sha256_hex
 from confirmhub.settings import Settings
-from tests.conftest import ADMIN_TOKEN, PORTAL_MEMBER_ID
+from tests.conftest import ADMIN_TOKEN, LOG_SCAN, PORTAL_MEMBER_ID
 from tests.fakes import FakeMcn
 from tests.receiver.test_mcn_webhook import assert_problem
 
@@ -75,6 +75,7 @@ async def make_key(client: Client, *scopes: str, name: str = "app") -> dict[str,
     response = await client.post(KEYS, json={"name": name, "scopes": list(scopes)}, headers=ADMIN)
     assert response.status == 201, await response.text()
     created: dict[str, Any] = await response.json()
+    LOG_SCAN.secrets.add(created["key"])  # from now on, no log line may carry it
     return created
 
 
@@ -242,6 +243,7 @@ async def test_the_command_line_makes_lists_and_deletes_keys(
     )
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
+    LOG_SCAN.secrets.add(key)
     assert key.startswith("chk_")
     assert "\n" not in key, "the key alone on stdout"
     assert key not in made.stderr
