@@ -92,7 +92,9 @@ def ensure_services(*, amqp_port: int = 5672, postgres_port: int = 5432) -> None
         return
     if _ENSURE_SERVICES.exists():
         say("RabbitMQ or PostgreSQL is down; running scripts/ensure-services")
-        subprocess.run([str(_ENSURE_SERVICES)], check=False)  # noqa: S603 - the project's script
+        subprocess.run(  # noqa: S603 - the project's script
+            [str(_ENSURE_SERVICES), "rabbitmq", "postgresql"], check=False
+        )
     if not (_port_open(amqp_port) and _port_open(postgres_port)):
         raise BenchError(
             f"RabbitMQ (127.0.0.1:{amqp_port}) and PostgreSQL (127.0.0.1:{postgres_port}) must "
