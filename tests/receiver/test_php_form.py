@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from receiver.body import parse_form
 from receiver.errors import BadRequest, InvalidPayload, PayloadTooLarge
-from receiver.webhooks.php_form import nest_php_form, split_php_key
+from receiver.webhooks.php_form import PhpKey, nest_php_form, split_php_key
 from tests.helpers import fixture_bytes
 
 
@@ -66,7 +66,17 @@ def test_encoded_brackets_and_plus_decode_before_nesting() -> None:
         ("a[5]=1&a[]=2", {"a": {"5": "1", "6": "2"}}),
         ("a[x]=1&a[]=2", {"a": {"x": "1", "0": "2"}}),
         ("a[01]=1&a[]=2", {"a": {"01": "1", "0": "2"}}),
-        ("a[-3]=1&a[]=2", {"a": {"-3": "1", "0": "2"}}),
+        ("a[-3]=1&a[]=2", {"a": {"-3": "1", "-2": "2"}}),
+        ("a[-1]=1&a[]=2", {"a": {"-1": "1", "0": "2"}}),
+        ("a[-0]=1&a[]=2", {"a": {"-0": "1", "0": "2"}}),
+        ("a[ ]=1&a[]=2", {"a": ["1", "2"]}),
+        ("a[ b]=1", {"a": {" b": "1"}}),
+        (
+            "a[9223372036854775806]=1&a[]=2",
+            {"a": {"9223372036854775806": "1", "9223372036854775807": "2"}},
+        ),
+        ("a[9223372036854775807]=1&a[]=2", {"a": {"9223372036854775807": "1"}}),
+        ("a[9223372036854775808]=1&a[]=2", {"a": {"9223372036854775808": "1", "0": "2"}}),
         ("a[][b]=1&a[][b]=2", {"a": [{"b": "1"}, {"b": "2"}]}),
         ("a[b]=", {"a": {"b": ""}}),
     ],
@@ -90,12 +100,28 @@ def test_conflicts_resolve_to_the_later_pair(query: str, expected: dict[str, Any
     assert nest_query(query) == expected
 
 
-@pytest.mark.parametrize("key", ["a[b", "a]b", "a[b]c", "a[b[c]]", "a[b]]", "[", "]"])
-def test_malformed_keys_stay_plain_top_level_keys(key: str) -> None:
-    assert nest_php_form([(key, "v"), ("a[x]", "1")]) == {key: "v", "a": {"x": "1"}}
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a.b", {"a_b": "v"}),
+        (" a b", {"a_b": "v"}),
+        ("a.b[c.d]", {"a_b": {"c.d": "v"}}),
+        ("a[b", {"a_b": "v"}),
+        ("a[b.c d", {"a_b_c_d": "v"}),
+        ("a[b][c", {"a": {"b": "v"}}),
+        ("a]b", {"a]b": "v"}),
+        ("a[b]c", {"a": {"b": "v"}}),
+        ("a[b]]", {"a": {"b": "v"}}),
+        ("a[b[c]]", {"a": {"b[c": "v"}}),
+        ("a\x00b[c]", {"a": "v"}),
+        ("]", {"]": "v"}),
+    ],
+)
+def test_odd_keys_read_as_php_reads_them(key: str, expected: dict[str, Any]) -> None:
+    assert nest_php_form([(key, "v")]) == expected
 
 
-@pytest.mark.parametrize("key", ["", "[a]", "[]", "[a][b]"])
+@pytest.mark.parametrize("key", ["", " ", "[", "[a]", "[]", "[a][b]", " [a]", "\x00a"])
 def test_keys_without_a_name_are_skipped(key: str) -> None:
     assert nest_php_form([(key, "v"), ("b", "1")]) == {"b": "1"}
 
@@ -104,9 +130,11 @@ def test_nesting_up_to_max_depth_is_accepted() -> None:
     assert nest_query("a[1][2][3]=x", max_depth=3) == {"a": {"1": {"2": {"3": "x"}}}}
 
 
-def test_nesting_beyond_max_depth_is_invalid_payload() -> None:
+@pytest.mark.parametrize("query", ["a[1][2][3][4][5][6]=x", "a[1][2][3][4][5][6=x"])
+def test_nesting_beyond_max_depth_is_invalid_payload(query: str) -> None:
+    # An unfinished sixth group counts too: PHP's own limit counts the groups it opens.
     with pytest.raises(InvalidPayload) as caught:
-        nest_query("a[1][2][3][4][5][6]=x")
+        nest_query(query)
 
     assert caught.value.status == 422
 
@@ -125,9 +153,11 @@ def test_huge_integer_index_stays_a_string_key() -> None:
 
 
 def test_split_php_key() -> None:
-    assert split_php_key("a[b][]") == ("a", ("b", None))
-    assert split_php_key("a") is None
-    assert split_php_key("a[b") is None
+    assert split_php_key("a[b][]") == PhpKey("a", ("b", None), 2)
+    assert split_php_key("a") == PhpKey("a", (), 0)
+    assert split_php_key("a[b") == PhpKey("a_b", (), 1)
+    assert split_php_key("a[b][c") == PhpKey("a", ("b",), 2)
+    assert split_php_key(" [b]") is None
 
 
 _KEY_PARTS = st.sampled_from(["a", "b", "0", "1", "-1", "01", "[", "]", "[]", "[a]", "[0]", " "])
@@ -160,8 +190,11 @@ def test_any_input_nests_or_ends_in_a_receiver_error(
     orjson.dumps(nested)
 
 
-# Names of letters only are never PHP integer keys, so objects stay objects.
-_NAMES = st.text(alphabet="abcXYZ _-.", min_size=1, max_size=4)
+# Names of letters only are never PHP integer keys, so objects stay objects. PHP turns
+# spaces and dots in a top-level name into "_", so those appear only below the top, and a
+# lone blank segment appends, as "[]" does.
+_NAMES = st.text(alphabet="abcXYZ _-.", min_size=1, max_size=4).filter(lambda name: name != " ")
+_TOP_LEVEL_NAMES = st.text(alphabet="abcXYZ_-", min_size=1, max_size=4)
 _VALUES = st.text(max_size=8)
 _TREES = st.recursive(
     _VALUES,
@@ -188,7 +221,7 @@ def _depth(value: Any) -> int:
     return 1 + max(_depth(child) for child in children)
 
 
-@given(form=st.dictionaries(_NAMES, _TREES, max_size=4))
+@given(form=st.dictionaries(_TOP_LEVEL_NAMES, _TREES, max_size=4))
 def test_http_build_query_round_trips(form: dict[str, Any]) -> None:
     pairs = [pair for name, value in form.items() for pair in _http_build_query(name, value)]
     query = urlencode(pairs)
