@@ -15,15 +15,20 @@ from bench import deps
 from bench.lab import BenchError, say
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
-MEASUREMENTS = ("throughput", "latency", "e2e", "drain", "memory", "table")
+MEASUREMENTS = ("throughput", "latency", "e2e", "knee", "drain", "memory", "table")
 # --quick: every measurement, small, to check that the bench itself works.
 QUICK = {
+    "runs": 1,
     "seconds": 3.0,
     "rates": "250,1000",
     "latency_seconds": 3.0,
     "e2e_seconds": 3.0,
     "e2e_wait": 20.0,
-    "drain_cdrs": 2000,
+    "knee_seconds": 3.0,
+    "knee_fine": 250,
+    "knee_max": 1500,
+    "knee_wait": 20.0,
+    "drain_cdrs": 1500,
     "table_cdrs": 1000,
     "table_rows": 50_000,
     "soak": 10.0,
@@ -44,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark confirmhub beside its baselines on loopback: receiver "
-        "throughput and latency, end-to-end latency, worker drain rate, memory. Prints a "
-        "markdown table and writes docs/benchmarks/results.md and latency.png.",
+        "throughput and latency, end-to-end latency and its knee, worker drain rates beside "
+        "the relay floor and a naive worker, memory. Prints a markdown table and writes "
+        "docs/benchmarks/results.md, latency.png and e2e.png.",
     )
     add = parser.add_argument
     add(
@@ -54,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=frozenset(MEASUREMENTS),
         metavar="LIST",
         help=f"comma-separated subset of: {','.join(MEASUREMENTS)}",
+    )
+    add(
+        "--runs",
+        type=int,
+        default=3,
+        help="each figure with a target is the median of this many runs (3)",
     )
     add("--soak", type=float, default=60.0, help="memory soak length in seconds (60)")
     add("--soak-requests", type=int, default=200_000, help="RSS is read after this many (200000)")
@@ -65,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--e2e-rate", type=int, default=1000, help="end-to-end offered rate (1000)")
     add("--e2e-seconds", type=float, default=10.0, help="end-to-end run length (10)")
     add("--e2e-wait", type=float, default=120.0, help="seconds to wait for late events (120)")
-    add("--drain-cdrs", type=int, default=50_000, help="worker drain backlog (50000)")
+    add("--knee-seconds", type=float, default=10.0, help="each step of the knee search (10)")
+    add("--knee-step", type=int, default=500, help="knee search: first rate and step up (500)")
+    add("--knee-fine", type=int, default=125, help="knee search: bisection down to (125)")
+    add("--knee-max", type=int, default=8000, help="knee search: highest rate tried (8000)")
+    add("--knee-wait", type=float, default=60.0, help="knee search: wait for late events (60)")
+    add("--drain-cdrs", type=int, default=12_000, help="worker drain backlog in CDRs (12000)")
+    add("--group", type=int, default=4, help="CDRs per grouped message (4)")
     add("--table-cdrs", type=int, default=20_000, help="backlog per table-size drain (20000)")
     add("--table-rows", type=int, default=1_000_000, help="calls in the full table (1000000)")
     add(

@@ -1,7 +1,10 @@
-"""Worker drain rate: a pre-published backlog of CDRs, timed until every event is out.
+"""Draining a backlog: confirmhub's worker and the baselines around it, timed alike.
 
-Measurements 4 (50k CDRs on PostgreSQL against a raw consume-and-ack of the same queue) and
-6 (20k CDRs with an empty ``password_calls`` table, then with one holding 1,000,000 calls).
+A backlog of CDRs for new calls is published to the worker's queue, one per message or in
+groups as the receiver's group commit queues them; then the consumer process starts. The
+clock runs from the last poll that saw the backlog untouched to the first that saw one event
+per CDR in the tap queue, so it is at most two poll intervals (0.1 s) long and leaves out the
+process's start-up. Raw consume publishes nothing and times itself.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 
 from bench import amqp
-from bench.lab import BenchError, Lab, Memory, confirmhub_env, free_port, say
+from bench.lab import BenchError, Lab, Memory, Process, confirmhub_env, free_port, say
 from bench.payloads import inbound_cdrs
 from confirmhub.broker import MCN_CDR_QUEUE
 
@@ -23,50 +27,24 @@ _POLL_INTERVAL = 0.05
 _DRAIN_TIMEOUT = 900.0
 WORKER_PREFETCH = 64  # CONFIRMHUB_WORKER_PREFETCH's default, given explicitly
 
+Consumer = Literal["confirmhub", "relay", "naive worker"]
+CONSUMERS: tuple[Consumer, ...] = ("confirmhub", "relay", "naive worker")
+
 
 @dataclass(frozen=True, slots=True)
 class Drain:
-    """A backlog consumed: how many messages, in how long, and the consumer's memory."""
+    """A backlog consumed: how many CDRs in how many messages, in how long, and the
+    consumer's memory."""
 
+    cdrs: int
     messages: int
     seconds: float
     memory: Memory | None = None
 
     @property
     def rate(self) -> float:
-        """Messages per second."""
-        return self.messages / self.seconds
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerDrainResult:
-    """Measurement 4."""
-
-    worker: Drain
-    raw: Drain
-
-
-@dataclass(frozen=True, slots=True)
-class TableSizeResult:
-    """Measurement 6: drains with an empty table and with a full one, in ABBA order."""
-
-    empty: tuple[Drain, ...]
-    full: tuple[Drain, ...]
-    rows: int
-
-    @staticmethod
-    def _rate(drains: tuple[Drain, ...]) -> float:
-        return sum(d.messages for d in drains) / sum(d.seconds for d in drains)
-
-    @property
-    def empty_rate(self) -> float:
-        """Messages per second over every empty-table drain."""
-        return self._rate(self.empty)
-
-    @property
-    def full_rate(self) -> float:
-        """Messages per second over every full-table drain."""
-        return self._rate(self.full)
+        """CDRs (each one event) per second."""
+        return self.cdrs / self.seconds
 
 
 def asyncpg_url(database_url: str) -> str:
@@ -74,34 +52,74 @@ def asyncpg_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def fill_backlog(amqp_url: str, count: int) -> None:
+async def sql(database_url: str, *statements: str) -> None:
+    """Run statements, each in a transaction of its own, on the database."""
+    connection = await asyncpg.connect(asyncpg_url(database_url))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def fill_backlog(amqp_url: str, cdrs: int, *, group: int = 1) -> int:
+    """Purge the worker's queue, then publish ``cdrs`` CDRs, ``group`` to a message; how
+    many messages."""
     await amqp.purge_and_settle(amqp_url, [MCN_CDR_QUEUE])
-    await amqp.publish_backlog(amqp_url, inbound_cdrs(count))
+    messages = await amqp.publish_backlog(amqp_url, inbound_cdrs(cdrs, group=group))
     async with amqp.channel_on(amqp_url) as channel:
         ready = await amqp.depth(channel, MCN_CDR_QUEUE)
-    if ready != count:
-        raise BenchError(f"{MCN_CDR_QUEUE} holds {ready} messages, expected {count}")
+    if ready != messages:
+        raise BenchError(f"{MCN_CDR_QUEUE} holds {ready} messages, expected {messages}")
     await amqp.settle()
+    return messages
 
 
-async def worker_drain(
-    lab: Lab, *, amqp_url: str, database_url: str, tap: amqp.EventTap, count: int, name: str
+def start_consumer(
+    lab: Lab, consumer: Consumer, *, name: str, amqp_url: str, database_url: str, loop: str
+) -> Process:
+    """Start ``confirmhub worker`` (as in production) or a baseline on the worker's queue."""
+    if consumer == "confirmhub":
+        env = confirmhub_env(
+            amqp_url=amqp_url,
+            database_url=database_url,
+            metrics_port=str(free_port()),
+            worker_prefetch=str(WORKER_PREFETCH),
+        )
+        return lab.confirmhub(name, "worker", env)
+    argv = [
+        sys.executable,
+        "-m",
+        f"bench.baselines.{'relay' if consumer == 'relay' else 'naive_worker'}",
+        f"--amqp-url={amqp_url}",
+        f"--queue={MCN_CDR_QUEUE}",
+        f"--prefetch={WORKER_PREFETCH}",
+        f"--loop={loop}",
+    ]
+    if consumer == "naive worker":
+        argv.append(f"--database-url={database_url}")
+    return lab.spawn(name, argv, confirmhub_env())
+
+
+async def timed_drain(
+    lab: Lab,
+    consumer: Consumer,
+    *,
+    amqp_url: str,
+    database_url: str,
+    tap: amqp.EventTap,
+    cdrs: int,
+    group: int = 1,
+    name: str,
+    loop: str = "uvloop",
 ) -> Drain:
-    """Start ``confirmhub worker`` on a backlog of ``count`` CDRs; time until all events are out.
-
-    The clock runs from the last poll that saw the backlog untouched to the first that saw
-    every event, so it is at most two poll intervals (0.1 s) long.
-    """
-    await fill_backlog(amqp_url, count)
+    """Start ``consumer`` on a fresh backlog of ``cdrs`` CDRs; time it until every event is
+    in the tap."""
+    messages = await fill_backlog(amqp_url, cdrs, group=group)
     await tap.purge()
-    metrics_port = free_port()
-    env = confirmhub_env(
-        amqp_url=amqp_url,
-        database_url=database_url,
-        metrics_port=str(metrics_port),
-        worker_prefetch=str(WORKER_PREFETCH),
+    process = start_consumer(
+        lab, consumer, name=name, amqp_url=amqp_url, database_url=database_url, loop=loop
     )
-    worker = lab.confirmhub(name, "worker", env)
     try:
         async with amqp.channel_on(amqp_url) as channel:
             untouched_at = time.perf_counter()
@@ -111,26 +129,27 @@ async def worker_drain(
                 now = time.perf_counter()
                 ready = await amqp.depth(channel, MCN_CDR_QUEUE)
                 events = await tap.count()
-                if not started and ready == count and events == 0:
+                if not started and ready == messages and events == 0:
                     untouched_at = now
-                started = started or ready < count or events > 0
-                if events >= count:
+                started = started or ready < messages or events > 0
+                if events >= cdrs:
                     seconds = now - untouched_at
                     break
-                if not worker.running():
-                    raise BenchError(f"the worker exited:\n{worker.log_tail()}")
+                if not process.running():
+                    raise BenchError(f"{name} exited:\n{process.log_tail()}")
                 if now > deadline:
-                    raise BenchError(f"the worker left {ready} of {count} after {_DRAIN_TIMEOUT}s")
+                    raise BenchError(f"{name} left {ready} of {messages} after {_DRAIN_TIMEOUT}s")
                 await asyncio.sleep(_POLL_INTERVAL)
-        say(f"{name}: {count:,} CDRs in {seconds:.1f} s, {count / seconds:,.0f} msg/s")
-        return Drain(messages=count, seconds=seconds, memory=worker.memory())
+        drain = Drain(cdrs=cdrs, messages=messages, seconds=seconds, memory=process.memory())
+        say(f"{name}: {cdrs:,} CDRs in {messages:,} messages, {seconds:.1f} s, {drain.rate:,.0f}/s")
+        return drain
     finally:
-        lab.stop(worker)
+        lab.stop(process)
 
 
-async def raw_drain(lab: Lab, *, amqp_url: str, count: int, name: str) -> Drain:
-    """Baseline (c) on a backlog of ``count`` CDRs in the worker's own queue."""
-    await fill_backlog(amqp_url, count)
+async def raw_drain(lab: Lab, *, amqp_url: str, cdrs: int, name: str, loop: str) -> Drain:
+    """Baseline (c): consume and ack a backlog of single-CDR messages, nothing else."""
+    messages = await fill_backlog(amqp_url, cdrs)
     consumer = lab.spawn(
         name,
         [
@@ -139,8 +158,9 @@ async def raw_drain(lab: Lab, *, amqp_url: str, count: int, name: str) -> Drain:
             "bench.baselines.raw_consume",
             f"--amqp-url={amqp_url}",
             f"--queue={MCN_CDR_QUEUE}",
-            f"--count={count}",
+            f"--count={messages}",
             f"--prefetch={WORKER_PREFETCH}",
+            f"--loop={loop}",
         ],
         confirmhub_env(),
     )
@@ -149,96 +169,8 @@ async def raw_drain(lab: Lab, *, amqp_url: str, count: int, name: str) -> Drain:
         if consumer.popen.returncode != 0:
             raise BenchError(f"the raw consumer failed:\n{consumer.log_tail()}")
         report = json.loads(consumer.log_path.read_text().strip().splitlines()[-1])
-        drain = Drain(messages=int(report["count"]), seconds=float(report["seconds"]))
-        say(f"{name}: {drain.messages:,} messages, {drain.rate:,.0f} msg/s")
+        drain = Drain(cdrs=cdrs, messages=int(report["count"]), seconds=float(report["seconds"]))
+        say(f"{name}: {drain.messages:,} messages, {drain.rate:,.0f}/s")
         return drain
     finally:
         lab.stop(consumer)
-
-
-async def load_history(database_url: str, rows: int) -> int:
-    """Fill ``password_calls`` with ``rows`` completed calls (random-looking keys); the count."""
-    connection = await asyncpg.connect(asyncpg_url(database_url))
-    try:
-        await connection.execute(
-            """
-            INSERT INTO password_calls (
-                verification_call_uuid, call_id, account_id, phone_number, code_hash,
-                initiated_at, outcome, q931_status, final_status, completed_at,
-                created_at, updated_at, check_attempts, verification_status
-            )
-            SELECT
-                substr(md5(g::text), 1, 12) || '_' || lpad(to_hex(g), 8, '0'),
-                substr(md5(g::text), 1, 12),
-                lpad(to_hex(g), 8, '0'),
-                '7999' || lpad((g % 10000000)::text, 7, '0'),
-                'scrypt$16384$8$1$' || md5(g::text || 'salt') || md5(g::text || 'hash'),
-                t, (ARRAY['answered','busy','no_answer','rejected'])[1 + g % 4],
-                16 + g % 2, 'ANSWER', t + interval '20 seconds',
-                t, t + interval '20 seconds', 0, 'pending'
-            FROM generate_series(1, $1::int) AS g,
-                 LATERAL (SELECT now() - (g || ' seconds')::interval AS t) AS times
-            """,
-            rows,
-        )
-        await connection.execute("VACUUM ANALYZE password_calls")
-        count: int = await connection.fetchval("SELECT count(*) FROM password_calls")
-        return count
-    finally:
-        await connection.close()
-
-
-async def empty_tables(database_url: str) -> None:
-    """Remove every call and outbox row, as on a fresh database."""
-    connection = await asyncpg.connect(asyncpg_url(database_url))
-    try:
-        await connection.execute("TRUNCATE password_calls, outbox")
-        await connection.execute("VACUUM ANALYZE password_calls")
-        await connection.execute("VACUUM ANALYZE outbox")
-    finally:
-        await connection.close()
-
-
-async def measure_worker_drain(lab: Lab, *, amqp_url: str, count: int) -> WorkerDrainResult:
-    """Measurement 4 on a fresh, migrated PostgreSQL database."""
-    await amqp.declare_confirmhub_topology(amqp_url)
-    database_url = await lab.database("drain")
-    lab.migrate(confirmhub_env(database_url=database_url))
-    async with amqp.EventTap(amqp_url, "bench.events.drain", consume=False) as tap:
-        worker = await worker_drain(
-            lab, amqp_url=amqp_url, database_url=database_url, tap=tap, count=count, name="worker"
-        )
-    raw = await raw_drain(lab, amqp_url=amqp_url, count=count, name="raw-consume")
-    return WorkerDrainResult(worker=worker, raw=raw)
-
-
-async def measure_table_size(
-    lab: Lab, *, amqp_url: str, count: int, history_rows: int
-) -> TableSizeResult:
-    """Measurement 6: drains on an empty table and on one holding ``history_rows`` calls,
-    in the order empty, full, full, empty, so that a drift of the machine over the four
-    falls on both alike."""
-    await amqp.declare_confirmhub_topology(amqp_url)
-    empty_url = await lab.database("empty")
-    full_url = await lab.database("full")
-    for url in (empty_url, full_url):
-        lab.migrate(confirmhub_env(database_url=url))
-    say(f"loading {history_rows:,} calls into password_calls")
-    rows = await load_history(full_url, history_rows)
-    drains: dict[str, list[Drain]] = {"empty": [], "full": []}
-    async with amqp.EventTap(amqp_url, "bench.events.table", consume=False) as tap:
-        for round_number, kind in enumerate(("empty", "full", "full", "empty"), start=1):
-            url = empty_url if kind == "empty" else full_url
-            if kind == "empty":
-                await empty_tables(url)
-            drains[kind].append(
-                await worker_drain(
-                    lab,
-                    amqp_url=amqp_url,
-                    database_url=url,
-                    tap=tap,
-                    count=count,
-                    name=f"w-{kind}-{round_number}",
-                )
-            )
-    return TableSizeResult(empty=tuple(drains["empty"]), full=tuple(drains["full"]), rows=rows)

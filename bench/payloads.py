@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from schemas.inbound import MCN_CDR_ROUTING_KEY, InboundCdr
+from schemas.inbound import CDR_MESSAGES, MCN_CDR_ROUTING_KEY, InboundCdr
 from schemas.mcn import PasswordCallCdr
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -101,21 +101,27 @@ class InboundMessage:
 
     body: bytes
     message_id: str
-    correlation_id: str
+    correlation_id: str | None
     message_type: str = MCN_CDR_ROUTING_KEY
 
 
-def inbound_cdrs(count: int) -> Iterator[InboundMessage]:
-    """``count`` InboundCdr messages for new calls, exactly as the receiver would queue them."""
-    for _, body in mcn_cdr_bodies(count):
-        request_id = uuid.uuid4().hex
-        message = InboundCdr(
-            request_id=request_id,
-            received_at=dt.datetime.now(dt.UTC),
-            cdr=PasswordCallCdr.model_validate_json(body),
-        )
+def inbound_cdrs(count: int, *, group: int = 1) -> Iterator[InboundMessage]:
+    """``count`` CDRs for new calls as the receiver queues them: one per message, or ``group``
+    per message as its group commit queues requests that arrive together (``InboundBatch``,
+    named and bodied exactly as ``receiver.webhooks.inbound_queue`` does)."""
+    calls = iter(mcn_cdr_bodies(count))
+    while requests := list(itertools.islice(calls, group)):
+        items = [
+            InboundCdr(
+                request_id=uuid.uuid4().hex,
+                received_at=dt.datetime.now(dt.UTC),
+                cdr=PasswordCallCdr.model_validate_json(body),
+            )
+            for _, body in requests
+        ]
+        first = items[0].request_id
         yield InboundMessage(
-            body=message.model_dump_json().encode(),
-            message_id=f"{request_id}.0",
-            correlation_id=request_id,
+            body=CDR_MESSAGES.encode(items),
+            message_id=first if len(items) == 1 else f"{first}+{len(items) - 1}",
+            correlation_id=first if len(items) == 1 else None,
         )

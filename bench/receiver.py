@@ -1,7 +1,12 @@
-"""Measurements 1 and 2: receiver throughput (closed loop, wrk) and latency at fixed rates."""
+"""Measurements 1 and 2: receiver throughput (closed loop, wrk) and latency at fixed rates.
+
+Throughput runs ``runs`` times per server and payload, and latency ``runs`` times at the
+rate with a target (1,000 req/s; once at the others): the table shows medians.
+"""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from bench import amqp
@@ -37,15 +42,38 @@ class ReceiverOptions:
     rates: tuple[int, ...]
     latency_seconds: float
     loop: str
+    runs: int = 1
+    repeated_rate: int = 1000
 
 
 @dataclass(slots=True)
 class ReceiverResults:
-    """Throughput by server and payload; latency by server and offered rate."""
+    """Throughput by server and payload and latency by server and offered rate, each a list
+    of runs; the servers' memory at the end."""
 
-    throughput: dict[ServerName, dict[str, WrkResult]] = field(default_factory=dict)
-    latency: dict[ServerName, dict[int, Latency]] = field(default_factory=dict)
+    throughput: dict[ServerName, dict[str, list[WrkResult]]] = field(default_factory=dict)
+    latency: dict[ServerName, dict[int, list[Latency]]] = field(default_factory=dict)
     memory: dict[ServerName, Memory] = field(default_factory=dict)
+
+    def throughput_rate(self, server: ServerName, payload: str) -> float | None:
+        """The median of the runs' request rates (None if not measured)."""
+        runs = self.throughput.get(server, {}).get(payload)
+        return statistics.median(run.rate for run in runs) if runs else None
+
+    def latency_at(self, server: ServerName, rate: int) -> Latency | None:
+        """Each percentile's median over the runs at ``rate``; every run's unanswered."""
+        runs = self.latency.get(server, {}).get(rate)
+        if not runs:
+            return None
+        return Latency(
+            offered=rate,
+            achieved=statistics.median(run.achieved for run in runs),
+            p50=statistics.median(run.p50 for run in runs),
+            p99=statistics.median(run.p99 for run in runs),
+            p999=statistics.median(run.p999 for run in runs),
+            sent=sum(run.sent for run in runs),
+            errors=sum(run.errors for run in runs),
+        )
 
 
 def payloads() -> tuple[Payload, Payload]:
@@ -95,21 +123,26 @@ async def measure_receivers(
     try:
         for name in SERVER_NAMES:
             servers.append(await start_server(lab, name, amqp_url=amqp_url, loop=options.loop))
-        for payload in payloads() if throughput else ():
-            for server in servers:
-                results.throughput.setdefault(server.name, {})[payload.name] = await _throughput(
-                    lab, server, payload, options=options, amqp_url=amqp_url
-                )
+        for _ in range(options.runs if throughput else 0):
+            for payload in payloads():
+                for server in servers:
+                    run = await _throughput(
+                        lab, server, payload, options=options, amqp_url=amqp_url
+                    )
+                    results.throughput.setdefault(server.name, {}).setdefault(
+                        payload.name, []
+                    ).append(run)
         for rate in options.rates if latency else ():
-            for server in servers:
-                point = await fixed_rate(
-                    server, rate=rate, seconds=options.latency_seconds, amqp_url=amqp_url
-                )
-                results.latency.setdefault(server.name, {})[rate] = point
-                say(
-                    f"latency {server.name} at {rate:,} req/s: p50 {point.p50:.2f} ms, "
-                    f"p99 {point.p99:.2f} ms, p99.9 {point.p999:.2f} ms"
-                )
+            for _ in range(options.runs if rate == options.repeated_rate else 1):
+                for server in servers:
+                    point = await fixed_rate(
+                        server, rate=rate, seconds=options.latency_seconds, amqp_url=amqp_url
+                    )
+                    results.latency.setdefault(server.name, {}).setdefault(rate, []).append(point)
+                    say(
+                        f"latency {server.name} at {rate:,} req/s: p50 {point.p50:.2f} ms, "
+                        f"p99 {point.p99:.2f} ms, p99.9 {point.p999:.2f} ms"
+                    )
     finally:
         for server in servers:
             if server.process.running():

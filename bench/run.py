@@ -10,14 +10,18 @@ import asyncpg
 from aio_pika.exceptions import AMQPError
 
 from bench import environment
-from bench.drain import WORKER_PREFETCH, measure_table_size, measure_worker_drain
+from bench.drain import WORKER_PREFETCH
 from bench.e2e import measure_e2e
+from bench.knee import KneeSearch, measure_knee
 from bench.lab import BenchError, Lab, Services, say
 from bench.memory import measure_soak
 from bench.profile import run_profiles, write_summaries
 from bench.publish import RunRecord, write_results
 from bench.receiver import ReceiverOptions, measure_receivers
 from bench.report import Results, build_table
+from bench.table_size import measure_table_size
+from bench.verdicts import KNEE_P99_MS, LATENCY_RATE
+from bench.worker_rates import measure_worker_rates
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
@@ -28,14 +32,22 @@ def _rates(text: str) -> tuple[int, ...]:
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
     return {
+        "runs": f"{args.runs}: the table shows the median of that many runs for receiver "
+        f"throughput (1), receiver latency at {LATENCY_RATE:,} req/s (2), end to end (3) and "
+        "worker drains (4); the knee (3) is a rate that passed twice",
         "receiver (1)": f"wrk {args.seconds:g} s after a 2 s warm-up, {args.connections} "
         f"connections, {args.threads} threads; one fixed body per run",
         "receiver (2)": f"open loop at {args.rates} req/s, {args.latency_seconds:g} s each after "
         "1 s at the same rate; 256 connections; a new call per request",
         "end-to-end (3)": f"{args.e2e_rate} req/s for {args.e2e_seconds:g} s; receiver + worker "
         f"processes on PostgreSQL; events waited for up to {args.e2e_wait:g} s",
-        "worker drain (4)": f"{args.drain_cdrs:,} CDRs for new calls, PostgreSQL, prefetch "
-        f"{WORKER_PREFETCH}",
+        "knee (3)": f"steps of {args.knee_seconds:g} s from {args.knee_step:,} req/s up by "
+        f"{args.knee_step:,}, bisection to {args.knee_fine:,}, the highest passing rate "
+        f"repeated; at most {args.knee_max:,} req/s; events waited for up to "
+        f"{args.knee_wait:g} s",
+        "worker drains (4)": f"{args.drain_cdrs:,} CDRs for new calls, one per message and "
+        f"{args.group} per message; confirmhub (PostgreSQL), relay, naive worker (PostgreSQL) "
+        f"in rotated order each run; prefetch {WORKER_PREFETCH}; quorum queues",
         "memory (5)": f"soak of at least {args.soak:g} s and {args.soak_requests:,} requests "
         f"(wrk, {args.connections} connections), RSS sampled every second",
         "table size (6)": f"{args.table_cdrs:,} CDRs for new calls per drain, empty table vs "
@@ -58,6 +70,8 @@ async def _measure(lab: Lab, args: argparse.Namespace) -> Results:
             rates=_rates(args.rates),
             latency_seconds=args.latency_seconds,
             loop=args.baseline_loop,
+            runs=args.runs,
+            repeated_rate=LATENCY_RATE,
         )
         results.receivers = await measure_receivers(
             lab,
@@ -74,7 +88,19 @@ async def _measure(lab: Lab, args: argparse.Namespace) -> Results:
             rate=args.e2e_rate,
             seconds=args.e2e_seconds,
             wait=args.e2e_wait,
+            runs=args.runs,
         )
+    if "knee" in chosen:
+        say(f"measurement 3: the knee, the highest rate with end-to-end p99 ≤ {KNEE_P99_MS:g} ms")
+        search = KneeSearch(
+            limit_ms=KNEE_P99_MS,
+            coarse=args.knee_step,
+            fine=args.knee_fine,
+            highest=args.knee_max,
+            seconds=args.knee_seconds,
+            wait=args.knee_wait,
+        )
+        results.knee = await measure_knee(lab, amqp_url=lab.vhost("knee"), search=search)
     if "memory" in chosen:
         say("measurement 5: receiver memory soak")
         results.soak = await measure_soak(
@@ -86,9 +112,14 @@ async def _measure(lab: Lab, args: argparse.Namespace) -> Results:
             threads=args.threads,
         )
     if "drain" in chosen:
-        say("measurement 4: worker drain vs raw consume")
-        results.drain = await measure_worker_drain(
-            lab, amqp_url=lab.vhost("drain"), count=args.drain_cdrs
+        say("measurement 4: worker drains beside the relay floor and the naive worker")
+        results.workers = await measure_worker_rates(
+            lab,
+            amqp_url=lab.vhost("drain"),
+            cdrs=args.drain_cdrs,
+            group=args.group,
+            runs=args.runs,
+            loop=args.baseline_loop,
         )
     if "table" in chosen:
         say("measurement 6: worker rate, empty table vs full")
@@ -159,7 +190,7 @@ async def run(args: argparse.Namespace, *, command: str) -> int:
             settings=_settings(args),
             restarted=tuple(restarted),
         )
-        for path in write_results(out, table, record, results.receivers):
+        for path in write_results(out, table, record, results):
             say(f"wrote {path}")
     failed = [verdict for verdict in table.verdicts if not verdict.passed]
     return 1 if args.strict and failed else 0
