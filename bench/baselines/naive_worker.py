@@ -4,7 +4,8 @@ The obvious aio-pika consumer: the worker's queue and prefetch, each delivery va
 pydantic, its CDRs stored in one SQLAlchemy transaction on PostgreSQL (an insert per CDR that
 ignores a call already stored), then one event per newly stored call published persistent on
 a publisher-confirms channel, awaiting each confirm, then the ack. SQLAlchemy's default
-connection pool, no batching across deliveries, no log lines or metrics. Runs until SIGTERM.
+connection pool, no batching across deliveries, no log lines or metrics. Runs until SIGTERM,
+or exits on the first failure.
 """
 
 from __future__ import annotations
@@ -109,22 +110,29 @@ async def consume(amqp_url: str, database_url: str, queue_name: str, *, prefetch
         exchange: AbstractExchange = await channel.get_exchange(EVENTS_EXCHANGE)
         queue = await channel.declare_queue(queue_name, passive=True)
 
+        # A failure ends the process, for the bench to see at once rather than a stall.
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
         async def on_message(message: AbstractIncomingMessage) -> None:
-            delivery = Delivery.model_validate(orjson.loads(message.body))
-            for event in await store(engine, delivery.cdrs(), dt.datetime.now(dt.UTC)):
-                await exchange.publish(
-                    aio_pika.Message(
-                        event.model_dump_json().encode(),
-                        content_type="application/json",
-                        delivery_mode=DeliveryMode.PERSISTENT,
-                        message_id=event.event_id,
-                    ),
-                    routing_key=event.type,
-                )
-            await message.ack()
+            try:
+                delivery = Delivery.model_validate(orjson.loads(message.body))
+                for event in await store(engine, delivery.cdrs(), dt.datetime.now(dt.UTC)):
+                    await exchange.publish(
+                        aio_pika.Message(
+                            event.model_dump_json().encode(),
+                            content_type="application/json",
+                            delivery_mode=DeliveryMode.PERSISTENT,
+                            message_id=event.event_id,
+                        ),
+                        routing_key=event.type,
+                    )
+                await message.ack()
+            except Exception as exc:
+                if not failed.done():
+                    failed.set_exception(exc)
 
         await queue.consume(on_message)
-        await asyncio.Future()
+        await failed
     finally:
         await connection.close()
         await engine.dispose()

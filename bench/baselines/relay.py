@@ -7,7 +7,8 @@ together), publishes a ``password_call.<outcome>``-shaped event per CDR to
 ``confirmhub.events`` — persistent, on a publisher-confirms channel, straight through aiormq
 as confirmhub's own publisher does — and acks the delivery once the broker has confirmed all
 of its events. Deliveries are handled concurrently, so confirms are pipelined up to the
-prefetch, never awaited one at a time. Runs until SIGTERM.
+prefetch, never awaited one at a time. Runs until SIGTERM, or exits on the first
+failure.
 """
 
 from __future__ import annotations
@@ -86,14 +87,21 @@ async def relay(url: str, queue_name: str, *, prefetch: int) -> None:
             if not isinstance(confirmation, Basic.Ack):
                 raise RuntimeError(f"the broker did not confirm an event: {confirmation!r}")
 
+        # A failure ends the process, for the bench to see at once rather than a stall.
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
         async def on_message(message: AbstractIncomingMessage) -> None:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            events = [event_of(cdr, now=now) for cdr in cdrs_of(message.body)]
-            await asyncio.gather(*(publish(*event) for event in events))
-            await message.ack()
+            try:
+                now = dt.datetime.now(dt.UTC).isoformat()
+                events = [event_of(cdr, now=now) for cdr in cdrs_of(message.body)]
+                await asyncio.gather(*(publish(*event) for event in events))
+                await message.ack()
+            except Exception as exc:
+                if not failed.done():
+                    failed.set_exception(exc)
 
         await queue.consume(on_message)
-        await asyncio.Future()
+        await failed
     finally:
         await connection.close()
 
