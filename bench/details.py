@@ -74,7 +74,9 @@ def worker_runs(workers: WorkerRates) -> list[str]:
                     rate(workers.median_rate(shape, consumer)),
                 ]
             )
-    rows.append(["single", "raw consume", *(rate(d.rate) for d in workers.raw), ""])
+    rows.append(
+        ["single", "raw consume", *(rate(d.rate) for d in workers.raw), rate(workers.raw_rate)]
+    )
     runs = [f"run {index}" for index in range(1, workers.runs + 1)]
     return [
         "### Worker drains, run by run (events/s)",
