@@ -2,7 +2,8 @@
 
 Each fake checks credentials and required fields the way the real API does and answers with
 the real error shape, records every request, can be told to fail the next N requests with a
-given answer, and can be slowed down past a client's timeout.
+given answer (or with a broken one: cut off mid-body, or endless), and can be slowed down
+past a client's timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import re
 import secrets
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -55,6 +57,50 @@ def _json_answer(status: int, body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=status)
 
 
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _scripted(status: int, body: Any) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if isinstance(body, str):
+            return web.Response(status=status, text=body, content_type="text/html")
+        return web.json_response(body, status=status)
+
+    return answer
+
+
+def _cut_off(status: int) -> Answer:
+    """``status`` and the start of a JSON body, then the connection drops."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+        response.content_length = 4096
+        await response.prepare(request)
+        await response.write(b'{"sid": "SM')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    return answer
+
+
+def _endless(status: int) -> Answer:
+    """``status`` and a JSON body that never ends, until the client hangs up."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            await response.write(b'{"padding": "')
+            while True:
+                await response.write(b"x" * 65536)
+        except (ConnectionError, RuntimeError):  # the client went away
+            return response
+
+    return answer
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the provider received it."""
@@ -75,7 +121,7 @@ class FakeProvider:
     delay: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
     sent_ids: list[str] = field(default_factory=list)
-    _script: deque[tuple[int, Any]] = field(default_factory=deque)
+    _script: deque[Answer] = field(default_factory=deque)
 
     def app(self) -> web.Application:
         """The aiohttp app to serve."""
@@ -85,7 +131,16 @@ class FakeProvider:
 
     def fail_next(self, count: int, status: int, body: Any = None) -> None:
         """Answer the next ``count`` requests with ``status`` and ``body`` (JSON, or str as is)."""
-        self._script.extend([(status, body)] * count)
+        self._script.extend([_scripted(status, body)] * count)
+
+    def cut_off_next(self, count: int, status: int) -> None:
+        """Answer the next ``count`` requests with ``status``, then drop the connection
+        halfway through the body (the request is taken, its answer lost)."""
+        self._script.extend([_cut_off(status)] * count)
+
+    def flood_next(self, count: int, status: int) -> None:
+        """Answer the next ``count`` requests with ``status`` and a body that never ends."""
+        self._script.extend([_endless(status)] * count)
 
     def sender_options(self) -> dict[str, Any]:
         """The ``build_sender`` options that reach this fake with valid credentials."""
@@ -95,7 +150,7 @@ class FakeProvider:
         """What the real provider answers to ``recorded``."""
         raise NotImplementedError
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         fields: dict[str, Any] = {}
         if request.content_type == "application/json":
             body = await request.json()
@@ -109,10 +164,7 @@ class FakeProvider:
             await asyncio.sleep(self.delay)
         if not self._script:
             return await self._answer(request, recorded)
-        status, body = self._script.popleft()
-        if isinstance(body, str):
-            return web.Response(status=status, text=body, content_type="text/html")
-        return web.json_response(body, status=status)
+        return await self._script.popleft()(request)
 
 
 def twilio_error(status: int, code: int, message: str) -> tuple[int, dict[str, Any]]:

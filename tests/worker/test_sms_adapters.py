@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,13 +19,14 @@ from tests.sms_fakes import (
     FakeVonage,
 )
 from tests.worker.sms_support import MESSAGE, TO, assert_safe, closed_port_url, sender_for, serve
-from worker.sms import PermanentSmsError, RetryableSmsError, SmsMessage, build_sender
-
-
-@pytest.fixture
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from worker.sms import (
+    PermanentSmsError,
+    RetryableSmsError,
+    SmsError,
+    SmsMessage,
+    UnconfirmedSmsError,
+    build_sender,
+)
 
 
 @pytest.fixture(params=[FakeTwilio, FakeVonage, FakeSmsAero], ids=lambda kind: kind.provider_type)
@@ -90,19 +90,79 @@ async def test_an_unreadable_acceptance_is_permanent_so_no_second_sms_goes_out(
     fake: FakeProvider, http_session: aiohttp.ClientSession, status: int, body: Any
 ) -> None:
     fake.fail_next(1, status, body)
-    with pytest.raises(PermanentSmsError, match="readable message id") as caught:
+    with pytest.raises(UnconfirmedSmsError, match="readable message id") as caught:
         await sender_for(fake, http_session).send(MESSAGE)
     assert_safe(caught.value)
 
 
-async def test_a_timeout_is_retryable(
+def acceptance(fake: FakeProvider, message_id: Any) -> dict[str, Any]:
+    """The provider's success answer, carrying ``message_id``."""
+    if isinstance(fake, FakeTwilio):
+        return {"sid": message_id, "status": "queued"}
+    if isinstance(fake, FakeVonage):
+        return {"message-count": "1", "messages": [{"status": "0", "message-id": message_id}]}
+    return {"success": True, "data": {"id": message_id}, "message": None}
+
+
+@pytest.mark.parametrize("message_id", ["S" * 129, "SM 1", "", None, True, 1.5])
+async def test_an_acceptance_whose_id_cannot_be_stored_is_unconfirmed(
+    fake: FakeProvider, http_session: aiohttp.ClientSession, message_id: Any
+) -> None:
+    fake.fail_next(1, 200, acceptance(fake, message_id))
+    with pytest.raises(UnconfirmedSmsError, match="readable message id"):
+        await sender_for(fake, http_session).send(MESSAGE)
+
+
+async def test_an_acceptance_with_a_128_character_id_is_receipted(
     fake: FakeProvider, http_session: aiohttp.ClientSession
 ) -> None:
-    # The provider would answer (successfully) after a second: only the 0.2 s timeout can
-    # make this send fail.
+    fake.fail_next(1, 200, acceptance(fake, "S" * 128))
+    receipt = await sender_for(fake, http_session).send(MESSAGE)
+    assert receipt.provider_message_id == "S" * 128
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+async def test_a_2xx_cut_off_in_its_body_is_final_so_no_second_sms_goes_out(
+    fake: FakeProvider, http_session: aiohttp.ClientSession, status: int
+) -> None:
+    fake.cut_off_next(1, status)
+    with pytest.raises(UnconfirmedSmsError, match=f"answered {status}") as caught:
+        await sender_for(fake, http_session).send(MESSAGE)
+    assert not caught.value.retryable
+    assert len(fake.requests) == 1
+    assert_safe(caught.value)
+
+
+async def test_an_endless_2xx_answer_is_not_read_to_its_end(
+    fake: FakeProvider, http_session: aiohttp.ClientSession
+) -> None:
+    # Read without a bound, the answer would only end with the (generous) timeout.
+    fake.flood_next(1, 200)
+    with pytest.raises(UnconfirmedSmsError, match="answered 200 without a readable") as caught:
+        await sender_for(fake, http_session, timeout=30.0).send(MESSAGE)
+    assert not isinstance(caught.value.__cause__, TimeoutError)
+
+
+@pytest.mark.parametrize(("status", "error"), [(503, RetryableSmsError), (400, PermanentSmsError)])
+async def test_an_endless_refusal_is_classified_by_its_status(
+    fake: FakeProvider, http_session: aiohttp.ClientSession, status: int, error: type[SmsError]
+) -> None:
+    fake.flood_next(1, status)
+    with pytest.raises(error, match=str(status)) as caught:
+        await sender_for(fake, http_session, timeout=30.0).send(MESSAGE)
+    assert not isinstance(caught.value, UnconfirmedSmsError)
+
+
+async def test_a_timeout_awaiting_the_answer_is_final_as_the_sms_may_have_gone_out(
+    fake: FakeProvider, http_session: aiohttp.ClientSession
+) -> None:
+    # The provider takes the request and would answer (successfully) after a second: only
+    # the 0.2 s timeout can make this send fail, after the provider has the request.
     fake.delay = 1.0
-    with pytest.raises(RetryableSmsError, match="unreachable") as caught:
+    with pytest.raises(UnconfirmedSmsError, match="may have been sent") as caught:
         await sender_for(fake, http_session, timeout=0.2).send(MESSAGE)
+    assert not caught.value.retryable
+    assert len(fake.requests) == 1
     assert_safe(caught.value)
 
 

@@ -2,110 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aio_pika.abc import AbstractChannel
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
-from pytest_aiohttp import AiohttpServer
 
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of
-from tests.sms_fakes import FakeProvider, FakeTwilio, FakeVonage
-from tests.worker.sms_support import serve
+from tests.sms_fakes import FakeTwilio, FakeVonage
+from tests.worker.sms_support import (
+    ADMIN,
+    CALL,
+    add_provider,
+    add_template,
+    place_call,
+    post_cdr,
+)
 
 pytestmark = pytest.mark.usefixtures("worker")
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-CALL = "5a5a00000001_117793"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Both backends."""
     return str(request.param)
-
-
-@pytest.fixture
-async def twilio(aiohttp_server: AiohttpServer) -> FakeTwilio:
-    return await serve(aiohttp_server, FakeTwilio())
-
-
-@pytest.fixture
-async def vonage(aiohttp_server: AiohttpServer) -> FakeVonage:
-    return await serve(aiohttp_server, FakeVonage())
-
-
-@pytest.fixture
-async def sms_events(channel: AbstractChannel) -> EventTap:
-    return await EventTap.bind(channel, "password_call.sms_sent", "password_call.sms_failed")
-
-
-async def add_provider(
-    client: TestClient,  # type: ignore[type-arg]
-    fake: FakeProvider,
-    *,
-    name: str,
-    priority: int,
-    enabled: bool = True,
-) -> None:
-    response = await client.post(
-        "/api/v2/confirmations/providers",
-        json={
-            "name": name,
-            "caption": name,
-            "provider": fake.provider_type,
-            "isEnabled": enabled,
-            "priority": priority,
-            "options": {
-                key: value.get_secret_value() if isinstance(value, SecretStr) else value
-                for key, value in fake.sender_options().items()
-            },
-        },
-        headers=ADMIN,
-    )
-    assert response.status == 201, await response.text()
-
-
-async def add_template(
-    client: TestClient,  # type: ignore[type-arg]
-    *,
-    priority: int,
-    text: str,
-    enabled: bool = True,
-) -> None:
-    response = await client.post(
-        "/api/v2/confirmations/templates",
-        json={
-            "name": f"t{priority}",
-            "caption": "code",
-            "template": text,
-            "isEnabled": enabled,
-            "priority": priority,
-            "resources": [{"key": "template", "locale": "ru_RU", "value": "Код: %CODE%"}],
-        },
-        headers=ADMIN,
-    )
-    assert response.status == 201, await response.text()
-
-
-async def place_call(client: TestClient, fake_mcn: FakeMcn, *, locale: str | None = None) -> None:  # type: ignore[type-arg]
-    fake_mcn.next_uuid = CALL
-    body: dict[str, Any] = {"phone_number": "421222202004", "verification_code": "1234"}
-    if locale:
-        body["locale"] = locale
-    response = await client.post("/api/v1/password-calls", json=body, headers=ADMIN)
-    assert response.status == 201, await response.text()
-
-
-async def post_cdr(client: TestClient, q931: int, final_status: str = "CANCEL") -> None:  # type: ignore[type-arg]
-    response = await client.post(
-        "/webhooks/mcn/password-call",
-        json={"verification_call_uuid": CALL, "q931_status": q931, "final_status": final_status},
-        headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
-    )
-    assert response.status == 202
 
 
 async def test_busy_call_sends_one_sms_through_the_best_provider(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-from pytest_aiohttp import AiohttpServer
 
 from tests.sms_fakes import (
     SMSAERO_API_KEY,
@@ -21,29 +18,8 @@ from tests.sms_fakes import (
     smsaero_failure,
     twilio_error,
 )
-from tests.worker.sms_support import CODE, MESSAGE, TO, assert_safe, sender_for, serve
+from tests.worker.sms_support import CODE, MESSAGE, TO, assert_safe, sender_for
 from worker.sms import PermanentSmsError, RetryableSmsError, SmsError, SmsMessage
-
-
-@pytest.fixture
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def twilio(aiohttp_server: AiohttpServer) -> FakeTwilio:
-    return await serve(aiohttp_server, FakeTwilio())
-
-
-@pytest.fixture
-async def vonage(aiohttp_server: AiohttpServer) -> FakeVonage:
-    return await serve(aiohttp_server, FakeVonage())
-
-
-@pytest.fixture
-async def smsaero(aiohttp_server: AiohttpServer) -> FakeSmsAero:
-    return await serve(aiohttp_server, FakeSmsAero())
 
 
 @pytest.mark.parametrize(

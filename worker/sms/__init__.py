@@ -2,18 +2,23 @@
 
 Build one with ``build_sender(provider_type, options, session, timeout=...)`` and call
 ``await sender.send(SmsMessage(to=..., body=...))``; failures are ``SmsError`` subclasses
-that say whether to retry.
+that say whether another provider may try (see ``worker.sms.errors``).
+
+Layout: ``base`` (message, receipt, the sender protocol) and ``errors`` are what every
+adapter speaks; ``_common`` is the HTTP and option plumbing they share; ``twilio``,
+``vonage`` and ``smsaero`` each hold one provider's wire format: its outbound ``…Sender``,
+and the place for its inbound delivery receipts; ``senders`` maps a provider type to its
+adapter (adapters import ``base``, ``errors`` and ``_common``, never the other way round).
 """
 
-from worker.sms.base import (
+from worker.sms.base import SmsMessage, SmsReceipt, SmsSender
+from worker.sms.errors import (
     PermanentSmsError,
     RetryableSmsError,
     SmsError,
-    SmsMessage,
-    SmsReceipt,
-    SmsSender,
-    build_sender,
+    UnconfirmedSmsError,
 )
+from worker.sms.senders import build_sender
 
 __all__ = [
     "PermanentSmsError",
@@ -22,5 +27,6 @@ __all__ = [
     "SmsMessage",
     "SmsReceipt",
     "SmsSender",
+    "UnconfirmedSmsError",
     "build_sender",
 ]

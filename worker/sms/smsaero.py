@@ -10,7 +10,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from worker.sms import _common
-from worker.sms.base import PermanentSmsError, RetryableSmsError, SmsMessage, SmsReceipt
+from worker.sms.base import SmsMessage, SmsReceipt
+from worker.sms.errors import PermanentSmsError, RetryableSmsError
 
 PROVIDER = "SMSAero"
 DEFAULT_BASE_URL = "https://gate.smsaero.ru"
@@ -36,7 +37,7 @@ class SmsAeroSender:
         self._url = base_url / "v2" / "sms" / "send"
         self._authorization = _common.basic_authorization(email, api_key)
         self._sign = sign
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = _common.client_timeout(timeout)
 
     @classmethod
     def from_options(
@@ -84,8 +85,4 @@ class SmsAeroSender:
 def _message_id(payload: Mapping[str, Any]) -> str | None:
     """``data.id`` of a successful answer, or None when it is missing or not an id."""
     data = payload.get("data")
-    message_id = data.get("id") if isinstance(data, dict) else None
-    # SMSAero's ids are integers; bool is an int too, but never an id.
-    if isinstance(message_id, bool) or not isinstance(message_id, int | str):
-        return None
-    return str(message_id) or None
+    return _common.message_id(data.get("id") if isinstance(data, dict) else None)

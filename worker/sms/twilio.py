@@ -10,13 +10,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from worker.sms import _common
-from worker.sms.base import (
-    PermanentSmsError,
-    RetryableSmsError,
-    SmsError,
-    SmsMessage,
-    SmsReceipt,
-)
+from worker.sms.base import SmsMessage, SmsReceipt
+from worker.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
 
 PROVIDER = "Twilio"
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -72,7 +67,7 @@ class TwilioSender:
         # Twilio wants "+" on phone numbers but an alphanumeric sender ID as it is.
         digits = _common.sender_digits(sender)
         self._from = sender if digits is None else f"+{digits}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = _common.client_timeout(timeout)
 
     @classmethod
     def from_options(
@@ -101,7 +96,7 @@ class TwilioSender:
         )
         if not 200 <= status < 300:
             raise classify_twilio_error(status, payload)
-        sid = payload.get("sid") if isinstance(payload, dict) else None
-        if not isinstance(sid, str) or not sid:
+        sid = _common.message_id(payload.get("sid") if isinstance(payload, dict) else None)
+        if sid is None:
             raise _common.unreadable_acceptance(PROVIDER, status)
         return SmsReceipt(provider_message_id=sid)

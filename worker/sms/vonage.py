@@ -10,13 +10,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from worker.sms import _common
-from worker.sms.base import (
-    PermanentSmsError,
-    RetryableSmsError,
-    SmsError,
-    SmsMessage,
-    SmsReceipt,
-)
+from worker.sms.base import SmsMessage, SmsReceipt
+from worker.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
 
 PROVIDER = "Vonage"
 DEFAULT_BASE_URL = "https://rest.nexmo.com"
@@ -82,7 +77,7 @@ class VonageSender:
         self._api_secret = api_secret
         # Vonage wants numbers as bare digits; an alphanumeric sender ID goes as it is.
         self._from = _common.sender_digits(sender) or sender
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = _common.client_timeout(timeout)
 
     @classmethod
     def from_options(
@@ -132,7 +127,7 @@ def _receipt(parts: list[dict[str, Any]], http_status: int) -> SmsReceipt:
         raise PermanentSmsError(f"{PROVIDER} sent only some parts (status {failed[0]})")
     if failed:
         raise classify_vonage_status(failed[0])
-    message_id = parts[0].get("message-id")
-    if not isinstance(message_id, str) or not message_id:
+    message_id = _common.message_id(parts[0].get("message-id"))
+    if message_id is None:
         raise _common.unreadable_acceptance(PROVIDER, http_status)
     return SmsReceipt(provider_message_id=message_id)
