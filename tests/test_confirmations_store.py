@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -9,7 +10,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from confirmhub.crypto import SecretsBox, SecretsKeyMissing
+from confirmhub.crypto import SecretsBox
 from confirmhub.db import confirmations as db
 
 BOX = SecretsBox(SecretStr(Fernet.generate_key().decode()))
@@ -70,8 +71,29 @@ async def test_enabled_providers_in_priority_order_with_secrets(engine: AsyncEng
             priority=1,
             options={"api_sid": "sid-first", "from": "+995595854561", "api_secret": "tsrif"},
         )
-        with pytest.raises(SecretsKeyMissing):
-            await db.enabled_providers(connection, SecretsBox(None))
+
+
+@pytest.mark.parametrize("key", [None, Fernet.generate_key().decode()], ids=["no-key", "other-key"])
+async def test_a_provider_whose_secrets_do_not_decrypt_is_unusable_not_fatal(
+    engine: AsyncEngine, key: str | None
+) -> None:
+    other = SecretsBox(None if key is None else SecretStr(key))
+    async with engine.begin() as connection:
+        await db.insert_provider(connection, provider("locked", priority=1), now=NOW)
+        readable = dataclasses.replace(
+            provider("readable", priority=2),
+            secrets_encrypted=None
+            if key is None
+            else db.encrypt_secrets(other, {"api_secret": "x"}),
+        )
+        await db.insert_provider(connection, readable, now=NOW)
+    async with engine.connect() as connection:
+        locked, usable = await db.enabled_providers(connection, other)
+    assert locked.unusable is not None
+    assert "decrypt" in locked.unusable or "CONFIRMHUB_SECRETS_KEY" in locked.unusable
+    # Only the non-secret options: nothing of the stored secret.
+    assert locked.options == {"api_sid": "sid-locked", "from": "+995595854561"}
+    assert usable.unusable is None
 
 
 async def test_best_template_is_the_enabled_one_with_the_lowest_priority(

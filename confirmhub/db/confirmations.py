@@ -16,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from confirmhub.crypto import SecretsBox
+from confirmhub.crypto import SecretsBox, SecretsKeyMissing
 from confirmhub.db.crud import (
     ListQuery,
     Page,
@@ -78,13 +78,18 @@ class TemplateRecord:
 
 @dataclass(frozen=True)
 class SmsProviderConfig:
-    """An enabled provider as the SMS sender needs it: every option, secrets decrypted."""
+    """An enabled provider as the SMS sender needs it: every option, secrets decrypted.
+
+    ``unusable`` says why it cannot send (its secrets do not decrypt); ``options`` then hold
+    only the non-secret ones.
+    """
 
     id: int
     name: str
     provider: str
     priority: int
     options: dict[str, str]
+    unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,8 @@ async def enabled_providers(
 ) -> list[SmsProviderConfig]:
     """Enabled providers in the order to try them: priority ascending (1 first), then id.
 
-    Raises SecretsKeyMissing when a provider's secrets cannot be decrypted.
+    A provider whose secrets do not decrypt (no key, or stored under another one) comes back
+    ``unusable`` rather than failing the whole list, so it cannot hold up the others.
     """
     table = confirmation_providers
     rows = await connection.execute(
@@ -223,7 +229,12 @@ async def enabled_providers(
     configs = []
     for row in rows.all():
         record = _provider_record(row)
-        options = {**record.fields.options, **decrypt_secrets(box, record.fields.secrets_encrypted)}
+        options = dict(record.fields.options)
+        unusable = None
+        try:
+            options.update(decrypt_secrets(box, record.fields.secrets_encrypted))
+        except SecretsKeyMissing as exc:
+            unusable = str(exc)
         configs.append(
             SmsProviderConfig(
                 id=record.id,
@@ -231,6 +242,7 @@ async def enabled_providers(
                 provider=record.fields.provider,
                 priority=record.fields.priority,
                 options=options,
+                unusable=unusable,
             )
         )
     return configs
