@@ -7,7 +7,9 @@ examples send every field, which is a valid PATCH here too.
 PATCH semantics: a field that is absent (or null) keeps its stored value; ``resources``
 replaces the whole list. ``options`` in a PATCH replaces the non-secret options (an omitted
 non-secret option is removed); a secret option that is omitted or sent as ``********`` keeps
-its stored value unless ``provider`` changes type, which drops every stored secret.
+its stored value unless ``provider`` changes type, which drops every stored secret, or
+``base_url`` changes, which needs every secret given again (422 naming each one): a stored
+secret only ever goes to the host it was entered for.
 
 Provider ``options`` are a free dict here and validated against their type's settings by
 ``schemas.provider_settings.check_options``, because a PATCH can only be checked once merged

@@ -14,6 +14,7 @@ import orjson
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from confirmhub.crypto import SecretsBox, SecretsKeyMissing
 from confirmhub.db import confirmations as db
@@ -41,6 +42,8 @@ from schemas.provider_settings import (
 )
 
 PROVIDERS = "/api/v2/confirmations/providers"
+# The message of a secret kept across a change of base_url.
+_GIVE_AGAIN = "Input should be given again: a stored secret is not sent to a new base_url"
 
 
 def _box(request: web.Request) -> SecretsBox:
@@ -146,6 +149,29 @@ async def get_provider(request: web.Request) -> web.Response:
     return _respond(request, record)
 
 
+def _destination(options: Mapping[str, object]) -> str | None:
+    """Where a provider's requests go: its ``base_url``, or None for its type's own host."""
+    value = options.get("base_url")
+    return value.strip().rstrip("/") or None if isinstance(value, str) else None
+
+
+def _require_secrets_again(provider: str, options: Mapping[str, object]) -> None:
+    """422 naming each secret a PATCH would keep while ``base_url`` changes: a stored secret
+    only ever goes to the host it was entered for, so a new host needs it given again."""
+    errors: list[InitErrorDetails] = [
+        {
+            "type": PydanticCustomError("secret_required", _GIVE_AGAIN),
+            "loc": ("options", name),
+            "input": None,
+        }
+        for name in sorted(secret_names(provider))
+        if options.get(name, SECRET_MASK) == SECRET_MASK
+    ]
+    if errors:
+        exc = ValidationError.from_exception_data("options", errors)
+        raise validation_problem(exc, what="provider")
+
+
 def _patched(stored: db.ProviderFields, body: ProviderPatch, box: SecretsBox) -> db.ProviderFields:
     """Merge a PATCH onto the stored provider (see ``schemas.confirmations`` for the rules)."""
     provider = body.provider or stored.provider
@@ -153,6 +179,8 @@ def _patched(stored: db.ProviderFields, body: ProviderPatch, box: SecretsBox) ->
     # Another type's credentials mean nothing to the new type: a type change drops them all.
     kept = secret_names(provider) if same_type and stored.secrets_encrypted else frozenset()
     options = stored.options if body.options is None else body.options
+    if kept and _destination(options) != _destination(stored.options):
+        _require_secrets_again(provider, options)
     checked = _checked(provider, options, kept)
     changes = body.model_dump(
         include={"name", "caption", "is_enabled", "priority"}, exclude_none=True

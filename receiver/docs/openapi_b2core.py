@@ -45,7 +45,9 @@ _JSON_NOTE = (
 _PATCH_NOTE = (
     "Absent or null fields keep their stored value; `resources` replaces the list. For a "
     "provider, `options` replace the non-secret options, a secret omitted or sent as "
-    "`********` is kept, and a new `provider` type needs that type's options."
+    "`********` is kept, and a new `provider` type needs that type's options. A changed "
+    "`base_url` needs every secret given again (422 naming each): a stored secret is never "
+    "sent to a new host."
 )
 
 

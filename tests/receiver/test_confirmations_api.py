@@ -152,18 +152,63 @@ async def test_secrets_are_encrypted_and_never_shown(client: Client, settings: S
         {"api_sid": "AC999", "api_secret": "********", "from": "+15550001111"},  # mask: kept
     ],
 )
+@pytest.mark.parametrize("base_url", [None, "http://x"])
 async def test_patch_keeps_the_stored_secret(
-    client: Client, settings: Settings, options: dict[str, str]
+    client: Client, settings: Settings, options: dict[str, str], base_url: str | None
 ) -> None:
-    created = await create(client, twilio(options={**twilio()["options"], "base_url": "http://x"}))
+    options = options if base_url is None else {**options, "base_url": base_url}
+    extra = {} if base_url is None else {"base_url": f" {base_url}/ "}
+    created = await create(client, twilio(options={**twilio()["options"], **extra}))
     response = await client.patch(
         f"{PROVIDERS}/{created['id']}", json={"options": options}, headers=ADMIN
     )
     assert response.status == 200, await response.text()
-    # Options are replaced: base_url, left out of the PATCH, is gone.
+    # Options are replaced: what the PATCH leaves out is gone.
     assert (await response.json())["options"] == {**options, "api_secret": "********"}
     [config] = await stored_configs(settings)
     assert config.options == {**options, "api_secret": TWILIO_SECRET}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "http://127.0.0.1:9"),  # the provider's own host → another
+        ("https://api.twilio.com", "https://api.twilio.com.evil.example"),
+        ("http://gateway.local", None),  # back to the provider's own host
+    ],
+)
+@pytest.mark.parametrize("secret", [None, "********"], ids=["omitted", "masked"])
+async def test_patch_to_another_base_url_needs_the_secret_again(
+    client: Client,
+    settings: Settings,
+    before: str | None,
+    after: str | None,
+    secret: str | None,
+) -> None:
+    created = await create(client, twilio(options={**twilio()["options"], "base_url": before}))
+    path = f"{PROVIDERS}/{created['id']}"
+    options = {"api_sid": "AC999", "from": "+15550001111", "base_url": after}
+    if secret is not None:
+        options["api_secret"] = secret
+
+    problem = await assert_problem(
+        await client.patch(path, json={"options": options}, headers=ADMIN), 422
+    )
+    assert [error["loc"] for error in problem["errors"]] == [["options", "api_secret"]]
+    assert "base_url" in problem["detail"]
+    # Nothing changed: the stored secret still goes only where it went before.
+    [config] = await stored_configs(settings)
+    assert config.options.get("base_url") == before
+    assert config.options["api_secret"] == TWILIO_SECRET
+
+    options["api_secret"] = "new-host-secret-5e1"
+    response = await client.patch(path, json={"options": options}, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    [config] = await stored_configs(settings)
+    assert (config.options.get("base_url"), config.options["api_secret"]) == (
+        after,
+        "new-host-secret-5e1",
+    )
 
 
 async def test_patch_replaces_a_secret_and_a_type_change_needs_new_ones(
