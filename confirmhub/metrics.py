@@ -61,7 +61,8 @@ DEAD_LETTERED = Counter(
 )
 SMS_SENDS = Counter(
     "confirmhub_sms_sends",
-    "SMS fallback attempts, by provider and result.",
+    "SMS fallback attempts, by provider and result (sent, retryable_error, permanent_error, "
+    "unconfirmed, unusable).",
     ["provider", "result"],
 )
 OUTBOX_BACKLOG = Gauge(

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # By then a call has surely ended. A request to place a call whose outcome is unknown
     # (MCN's answer lost, the call not recorded) holds its number that long.
     cdr_timeout_seconds: int = Field(default=180, ge=1)
+    # A claimed SMS whose worker has written nothing for this long is taken over by another
+    # (the sweep): it ends an attempt left without an outcome, or resumes one not begun.
+    # Keep it well above sms_timeout, or slow sends end as unconfirmed.
+    sms_claim_lease: float = Field(default=120.0, gt=0)
     code_ttl_seconds: int = Field(default=600, ge=1)
     max_code_attempts: int = Field(default=5, ge=1, le=100)
     log_format: Literal["json", "console"] = "json"

@@ -79,6 +79,18 @@ def queue_handlers(
             await relay.publish(events)
         return results
 
+    async def send_sms(verification_call_uuid: str) -> None:
+        try:
+            await fallback.send(verification_call_uuid)
+        except Exception as exc:
+            # Claimed in the database: the SMS sweep takes it over; retrying the CDR would not
+            # (a recorded CDR is a duplicate and queues nothing).
+            log.warning(
+                "sms.send_deferred",
+                verification_call_uuid=verification_call_uuid,
+                error=describe_error(exc),
+            )
+
     # Two batches at once: one is read and written while the other's commit is flushed.
     cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH, max_concurrent=2)
 
@@ -90,7 +102,7 @@ def queue_handlers(
             [recorded] = await cdr_batches(cdrs)
             structlog.contextvars.bind_contextvars(**recorded.log_fields)
             if recorded.sms_queued:
-                await fallback.send(uuids[0])
+                await send_sms(uuids[0])
             return
         # Several CDRs the receiver queued together.
         structlog.contextvars.bind_contextvars(cdrs=len(cdrs), verification_call_uuids=uuids[:20])
@@ -103,13 +115,7 @@ def queue_handlers(
         )
         for uuid, result in zip(uuids, results, strict=True):
             if result.sms_queued:
-                try:
-                    await fallback.send(uuid)
-                except Exception as exc:
-                    # Queued in the database: the SMS sweep sends it, no CDR needs a retry.
-                    log.warning(
-                        "sms.send_deferred", verification_call_uuid=uuid, error=describe_error(exc)
-                    )
+                await send_sms(uuid)
 
     async def record_decision(message: InboundMethodConfirm) -> None:
         event = await record_method_decision(message, store, now=dt.datetime.now(dt.UTC))
@@ -143,7 +149,9 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
     async with (
         open_database(settings) as engine,
         open_broker(settings) as connection,
-        aiohttp.ClientSession() as http,
+        # A fresh connection per SMS: a POST on a pooled connection the provider has just
+        # closed fails after it may have been sent, and such a send is never repeated.
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
     ):
         store = Store(engine)
         publisher = ConfirmingPublisher(
@@ -157,6 +165,7 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
             session=http,
             relay=relay,
             timeout=settings.sms_timeout,
+            lease=settings.sms_claim_lease,
         )
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.worker_prefetch)

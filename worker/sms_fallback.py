@@ -1,43 +1,65 @@
-"""The SMS fallback: when a call did not get through, send its code by SMS, once per call."""
+"""The SMS fallback: when a call did not get through, send its code by SMS, at most once."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 
 import aiohttp
 import structlog
 
 from confirmhub import metrics
 from confirmhub.crypto import SecretsBox, SecretsKeyMissing
-from confirmhub.db import verification
-from confirmhub.db.confirmations import best_template, enabled_providers, render_template
+from confirmhub.db import sms_attempts, verification
+from confirmhub.db.confirmations import (
+    SmsProviderConfig,
+    best_template,
+    enabled_providers,
+    render_template,
+)
+from confirmhub.db.sms_attempts import FINAL_STATES, AttemptState, SmsAttempt
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.events import password_call_sms_event
 from confirmhub.outbox import OutboxRelay
-from worker.sms import PermanentSmsError, RetryableSmsError, SmsMessage, build_sender
+from worker.consumer import describe_error
+from worker.sms import PermanentSmsError, SmsError, SmsMessage, SmsSender, build_sender
+from worker.sms_delivery import SEND_RESULTS, Delivery, attempt_state, delivery_of
 
 log = structlog.get_logger("confirmhub.worker")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """How one fallback SMS ended."""
-
-    sent: bool
-    provider: str | None = None
-    provider_message_id: str | None = None
-    error: str | None = None
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class SmsFallback:
-    """Sends a call's code through the enabled providers in priority order.
+    """Sends a call's code through the enabled providers in priority order, at most once.
 
-    Policy: a retryable error (timeout, 5xx, throttling) fails over to the next provider;
-    a permanent one (credentials, invalid number) ends the attempt, since the next provider
-    would be refused the same number and an operator must look. The SMS is claimed in the
-    database before sending, so a redelivered CDR or a second worker never sends it twice.
+    The SMS is claimed in the database under a lease (renewed at each attempt) and a fencing
+    token, and every provider request is recorded as an attempt before it goes out.
+
+    Sending policy, by how a request ends:
+    - accepted (a 2xx with a message id) → ``sent``, with the provider's message id;
+    - not taken, retryable (no connection, 429, 5xx, throttling) → the next provider; each
+      is tried once per call, so a resumed SMS skips those that failed already;
+    - refused (credentials, number, request, account) → ``failed``; no other provider tries:
+      it would be refused the same number, and an operator must look;
+    - unconfirmed (the request went out and no readable answer came back: a timeout, a
+      dropped connection, a 2xx whose body cannot be read) → ``failed``, the error saying the
+      SMS may have been sent; never sent again anywhere: better one missing SMS than two;
+    - a provider that cannot be used (invalid options, secrets that do not decrypt) →
+      skipped without a request.
+
+    And by what goes wrong around the request:
+    - recording the attempt fails → no request is made; the sweep resumes the SMS once
+      the lease has run out;
+    - the worker dies, or recording the outcome fails, after the request went out → the
+      attempt stays ``sending``; the next claim (after the lease) marks it ``unconfirmed``
+      and ends the SMS as above, without a request;
+    - a send outlives its lease → the next claim fences the slow worker out: it still records
+      what its provider answered, but makes no further request and finishes nothing;
+    - finishing fails once the outcome is recorded → the next claim finishes the SMS from
+      its attempts, without a request.
     """
 
     def __init__(
@@ -48,42 +70,72 @@ class SmsFallback:
         session: aiohttp.ClientSession,
         relay: OutboxRelay,
         timeout: float,
+        lease: float,
     ) -> None:
         self._store = store
         self._box = box
         self._session = session
         self._relay = relay
         self._timeout = timeout
+        self._lease = dt.timedelta(seconds=lease)
 
-    async def send(self, verification_call_uuid: str) -> None:
-        """Send the call's SMS if it is due and not taken by another worker."""
+    async def send(self, verification_call_uuid: str) -> Delivery | None:
+        """Send the call's SMS if it is due and no other worker holds it; how it ended, or
+        None if it was not this worker's to send or finish."""
+        now = _now()
         async with self._store.transaction() as tx:
             record = await verification.claim_sms(
-                tx.connection, verification_call_uuid, now=dt.datetime.now(dt.UTC)
+                tx.connection, verification_call_uuid, now=now, lease=self._lease
             )
-        if record is None:
-            return
-        delivery = await self._deliver(record)
-        async with self._store.transaction() as tx:
-            finished = await verification.finish_sms(
-                tx.connection,
-                verification_call_uuid,
-                outcome="sent" if delivery.sent else "failed",
-                provider=delivery.provider,
-                provider_message_id=delivery.provider_message_id,
-                error=delivery.error,
-                now=dt.datetime.now(dt.UTC),
+            if record is None:
+                return None
+            interrupted = await sms_attempts.interrupt_attempts(
+                tx.connection, verification_call_uuid, now=now
             )
-            event = None if finished is None else password_call_sms_event(finished)
-            if event is not None:
-                await tx.add_outbox_events([event])
-        structlog.contextvars.bind_contextvars(
-            sms_sent=delivery.sent, sms_provider=delivery.provider, sms_error=delivery.error
-        )
-        if event is not None:
-            await self._relay.publish([event])
+            attempts = await sms_attempts.call_attempts(tx.connection, verification_call_uuid)
+        if interrupted:
+            log.warning("sms.attempt_interrupted", verification_call_uuid=verification_call_uuid)
+        delivery = await self._deliver(record, attempts)
+        if delivery is not None and await self._finish(record, delivery):
+            return delivery
+        # Our lease ran out and another worker took the SMS over: it is theirs to end.
+        log.warning("sms.claim_lost", verification_call_uuid=verification_call_uuid)
+        return None
 
-    async def _deliver(self, record: PasswordCallRecord) -> Delivery:
+    async def _deliver(
+        self, record: PasswordCallRecord, attempts: list[SmsAttempt]
+    ) -> Delivery | None:
+        if any(attempt.state in FINAL_STATES for attempt in attempts):
+            # Decided under an earlier claim whose finish was lost: finish it, send nothing.
+            return delivery_of(attempts)
+        prepared = await self._prepare(record)
+        if isinstance(prepared, Delivery):
+            return prepared
+        message, providers = prepared
+        tried = {attempt.provider_id for attempt in attempts}
+        skipped: list[str] = []
+        for provider in providers:
+            if provider.id in tried:
+                continue
+            sender = self._sender(provider)
+            if isinstance(sender, str):
+                metrics.SMS_SENDS.labels(provider.name, "unusable").inc()
+                log.warning("sms.provider_skipped", provider=provider.name, reason=sender)
+                skipped.append(f"{provider.name}: {sender}")
+                continue
+            attempt = await self._start(record, provider, attempt_no=len(attempts) + 1)
+            if attempt is None:
+                return None
+            attempt = await self._attempt(attempt, sender, message)
+            attempts.append(attempt)
+            if attempt.state in FINAL_STATES:
+                break
+        return delivery_of(attempts, skipped)
+
+    async def _prepare(
+        self, record: PasswordCallRecord
+    ) -> tuple[SmsMessage, list[SmsProviderConfig]] | Delivery:
+        """The message and the providers to try, or the Delivery that fails without them."""
         assert record.code_encrypted is not None
         assert record.phone_number is not None
         try:
@@ -97,39 +149,106 @@ class SmsFallback:
             return Delivery(sent=False, error="no enabled SMS provider")
         if template is None:
             return Delivery(sent=False, error="no enabled confirmation template")
-        message = SmsMessage(
-            to=record.phone_number, body=render_template(template, locale=record.locale, code=code)
-        )
-        errors: list[str] = []
-        for provider in providers:
-            try:
-                sender = build_sender(
-                    provider.provider, provider.options, self._session, timeout=self._timeout
-                )
-                receipt = await sender.send(message)
-            except RetryableSmsError as exc:
-                metrics.SMS_SENDS.labels(provider.name, "retryable_error").inc()
-                log.warning("sms.failover", provider=provider.name, reason=exc.reason)
-                errors.append(f"{provider.name}: {exc.reason}")
-                continue
-            except PermanentSmsError as exc:
-                metrics.SMS_SENDS.labels(provider.name, "permanent_error").inc()
-                errors.append(f"{provider.name}: {exc.reason}")
-                return Delivery(sent=False, provider=provider.name, error="; ".join(errors))
-            metrics.SMS_SENDS.labels(provider.name, "sent").inc()
-            return Delivery(
-                sent=True, provider=provider.name, provider_message_id=receipt.provider_message_id
+        body = render_template(template, locale=record.locale, code=code)
+        return SmsMessage(to=record.phone_number, body=body), providers
+
+    def _sender(self, provider: SmsProviderConfig) -> SmsSender | str:
+        """The provider's sender, or why it cannot send."""
+        if provider.unusable is not None:
+            return provider.unusable
+        try:
+            return build_sender(
+                provider.provider, provider.options, self._session, timeout=self._timeout
             )
-        return Delivery(sent=False, error="; ".join(errors))
+        except PermanentSmsError as exc:
+            return exc.reason
+
+    async def _start(
+        self, record: PasswordCallRecord, provider: SmsProviderConfig, *, attempt_no: int
+    ) -> SmsAttempt | None:
+        async with self._store.transaction() as tx:
+            return await sms_attempts.start_attempt(
+                tx.connection,
+                record.verification_call_uuid,
+                claim=record.sms_claim,
+                attempt_no=attempt_no,
+                provider_id=provider.id,
+                provider_name=provider.name,
+                provider_type=provider.provider,
+                now=_now(),
+            )
+
+    async def _attempt(
+        self, attempt: SmsAttempt, sender: SmsSender, message: SmsMessage
+    ) -> SmsAttempt:
+        """Make the attempt's one request and record how it ended."""
+        message_id = error = None
+        state: AttemptState = "accepted"
+        try:
+            message_id = (await sender.send(message)).provider_message_id
+        except SmsError as exc:
+            state, error = attempt_state(exc), exc.reason
+        metrics.SMS_SENDS.labels(attempt.provider_name, SEND_RESULTS[state]).inc()
+        if state == "failed":
+            log.warning("sms.failover", provider=attempt.provider_name, reason=error)
+        elif state == "unconfirmed":
+            log.warning("sms.unconfirmed", provider=attempt.provider_name, reason=error)
+        async with self._store.transaction() as tx:
+            return await sms_attempts.settle_attempt(
+                tx.connection,
+                attempt,
+                state=state,
+                provider_message_id=message_id,
+                error=error,
+                now=_now(),
+            )
+
+    async def _finish(self, record: PasswordCallRecord, delivery: Delivery) -> bool:
+        """Record the SMS's end and its event under this claim; False if it is no longer ours."""
+        async with self._store.transaction() as tx:
+            finished = await verification.finish_sms(
+                tx.connection,
+                record.verification_call_uuid,
+                claim=record.sms_claim,
+                outcome="sent" if delivery.sent else "failed",
+                provider=delivery.provider,
+                provider_message_id=delivery.provider_message_id,
+                error=delivery.error,
+                now=_now(),
+            )
+            event = None if finished is None else password_call_sms_event(finished)
+            if event is not None:
+                await tx.add_outbox_events([event])
+        if event is None:
+            return False
+        structlog.contextvars.bind_contextvars(
+            sms_sent=delivery.sent, sms_provider=delivery.provider, sms_error=delivery.error
+        )
+        await self._relay.publish([event])
+        return True
 
     async def send_due(self, interval: float) -> None:
-        """Forever: send SMS queued elsewhere (an initiation after its CDR) or left half-sent."""
+        """Forever: send SMS queued elsewhere (an initiation after its CDR), and take over those
+        whose worker's lease ran out; one SMS failing holds up none of the others."""
         while True:
             try:
                 async with self._store.reading() as connection:
-                    due = await verification.due_sms(connection, now=dt.datetime.now(dt.UTC))
-                for verification_call_uuid in due:
-                    await self.send(verification_call_uuid)
+                    due = await verification.due_sms(connection, now=_now(), lease=self._lease)
             except Exception as exc:
                 log.warning("sms.sweep_failed", error_type=type(exc).__name__)
+                due = []
+            for verification_call_uuid in due:
+                # This task's own context: each SMS's fields describe it alone.
+                structlog.contextvars.clear_contextvars()
+                try:
+                    delivery = await self.send(verification_call_uuid)
+                except Exception as exc:
+                    log.warning(
+                        "sms.send_failed",
+                        verification_call_uuid=verification_call_uuid,
+                        error=describe_error(exc),
+                    )
+                    continue
+                if delivery is not None:
+                    log.info("sms.swept", verification_call_uuid=verification_call_uuid)
             await asyncio.sleep(interval)

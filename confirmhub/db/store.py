@@ -43,6 +43,7 @@ class PasswordCallRecord:
     sms_message_id: str | None
     sms_error: str | None
     sms_updated_at: dt.datetime | None
+    sms_claim: int
 
 
 @dataclass(frozen=True, slots=True)

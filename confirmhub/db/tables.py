@@ -71,6 +71,9 @@ password_calls = sa.Table(
     sa.Column("sms_message_id", sa.String(128)),
     sa.Column("sms_error", sa.String(500)),
     sa.Column("sms_updated_at", UtcDateTime()),
+    # Bumped by every claim of the SMS: a worker writes only under the claim it holds, so
+    # one whose lease ran out (slow, or presumed dead) can no longer act on the SMS.
+    sa.Column("sms_claim", sa.Integer, nullable=False, server_default="0"),
     sa.Index(
         "ix_password_calls_sms_due",
         "sms_updated_at",
@@ -107,6 +110,32 @@ password_call_requests = sa.Table(
         sqlite_where=HOLDS_NUMBER,
     ),
     sa.Index("uq_password_call_requests_idempotency_key", "key_id", "idempotency_key", unique=True),
+)
+
+# One row per request to an SMS provider, written before the request goes out, so that a
+# send whose outcome was never recorded is known and never repeated. ``attempt_id`` is ours
+# to hand the provider as a reference (a callback URL, a client ref), and
+# ``provider_message_id`` is the provider's: delivery receipts find their attempt by either.
+# States: sending (the request may be in flight), accepted, failed (not taken; the next
+# provider may try), refused (not taken; final), unconfirmed (may have been taken; final).
+sms_attempts = sa.Table(
+    "sms_attempts",
+    metadata,
+    sa.Column("attempt_id", sa.String(36), primary_key=True),
+    sa.Column("verification_call_uuid", sa.String(128), nullable=False),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    sa.Column("claim", sa.Integer, nullable=False),
+    # No foreign key: an attempt outlives the deletion of its provider.
+    sa.Column("provider_id", sa.Integer, nullable=False),
+    sa.Column("provider_name", sa.String(128), nullable=False),
+    sa.Column("provider_type", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("provider_message_id", sa.String(128)),
+    sa.Column("error", sa.String(500)),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
+    sa.UniqueConstraint("verification_call_uuid", "attempt_no"),
+    sa.Index("ix_sms_attempts_provider_message", "provider_id", "provider_message_id"),
 )
 
 outbox = sa.Table(

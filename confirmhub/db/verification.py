@@ -17,8 +17,6 @@ SmsOutcome = Literal["sent", "failed"]
 _calls = password_calls.c
 # What a counted right code may still approve: open, or closed by concurrent checks.
 _OPEN_TO_A_COUNTED_CHECK = ("pending", "max_attempts_reached", "expired")
-# A claimed SMS not finished within this time was interrupted (a worker died): resume it.
-SMS_CLAIM_LEASE = dt.timedelta(minutes=2)
 # A queued SMS is normally sent at once by whoever queued it; the sweep waits this long first.
 SMS_QUEUE_GRACE = dt.timedelta(seconds=2)
 
@@ -124,9 +122,16 @@ async def queue_sms(
 
 
 async def claim_sms(
-    connection: AsyncConnection, verification_call_uuid: str, *, now: dt.datetime
+    connection: AsyncConnection,
+    verification_call_uuid: str,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
 ) -> PasswordCallRecord | None:
-    """Take the SMS for sending (or resume an interrupted one); None if another has it."""
+    """Take the SMS for sending, or take over one whose lease ran out; None if another has it.
+
+    Each claim bumps ``sms_claim``: the returned record's value is the claim's fencing token.
+    """
     row = (
         await connection.execute(
             password_calls.update()
@@ -134,13 +139,10 @@ async def claim_sms(
                 _by_uuid(verification_call_uuid),
                 sa.or_(
                     _calls.sms_status == "queued",
-                    sa.and_(
-                        _calls.sms_status == "sending",
-                        _calls.sms_updated_at < now - SMS_CLAIM_LEASE,
-                    ),
+                    sa.and_(_calls.sms_status == "sending", _calls.sms_updated_at < now - lease),
                 ),
             )
-            .values(sms_status="sending", sms_updated_at=now)
+            .values(sms_status="sending", sms_updated_at=now, sms_claim=_calls.sms_claim + 1)
             .returning(*password_calls.c)
         )
     ).first()
@@ -151,17 +153,22 @@ async def finish_sms(
     connection: AsyncConnection,
     verification_call_uuid: str,
     *,
+    claim: int,
     outcome: SmsOutcome,
     provider: str | None,
     provider_message_id: str | None,
     error: str | None,
     now: dt.datetime,
 ) -> PasswordCallRecord | None:
-    """Record how the claimed SMS ended; None if it was not ours to finish."""
+    """Record how the SMS ended, under ``claim``; None if the SMS is no longer ours."""
     row = (
         await connection.execute(
             password_calls.update()
-            .where(_by_uuid(verification_call_uuid), _calls.sms_status == "sending")
+            .where(
+                _by_uuid(verification_call_uuid),
+                _calls.sms_status == "sending",
+                _calls.sms_claim == claim,
+            )
             .values(
                 sms_status=outcome,
                 sms_provider=provider,
@@ -176,8 +183,11 @@ async def finish_sms(
     return None if row is None else record_from_row(row)
 
 
-async def due_sms(connection: AsyncConnection, *, now: dt.datetime, limit: int = 100) -> list[str]:
-    """Calls whose SMS nobody is sending: queued a while ago, or claimed by a worker that died."""
+async def due_sms(
+    connection: AsyncConnection, *, now: dt.datetime, lease: dt.timedelta, limit: int = 100
+) -> list[str]:
+    """Calls whose SMS nobody is sending: queued a while ago, or claimed by a worker whose
+    lease ran out; those waiting longest first."""
     rows = await connection.execute(
         sa.select(_calls.verification_call_uuid)
         .where(
@@ -185,11 +195,10 @@ async def due_sms(connection: AsyncConnection, *, now: dt.datetime, limit: int =
                 sa.and_(
                     _calls.sms_status == "queued", _calls.sms_updated_at < now - SMS_QUEUE_GRACE
                 ),
-                sa.and_(
-                    _calls.sms_status == "sending", _calls.sms_updated_at < now - SMS_CLAIM_LEASE
-                ),
+                sa.and_(_calls.sms_status == "sending", _calls.sms_updated_at < now - lease),
             )
         )
+        .order_by(_calls.sms_updated_at)
         .limit(limit)
     )
     return [str(uuid) for (uuid,) in rows]

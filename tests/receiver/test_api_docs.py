@@ -63,6 +63,7 @@ CALL = PasswordCallRecord(
     sms_message_id=None,
     sms_error=None,
     sms_updated_at=None,
+    sms_claim=0,
 )
 CONFIRMATION = MethodConfirmationRecord(
     member_id="74ef8a46a75104de55d5d4a61b98ab6d",
