@@ -47,8 +47,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The test settings, with a lease the sweep runs out of within a test."""
-    return settings.model_copy(update={"sms_claim_lease": LEASE, "sms_resume_interval": 0.2})
+    """The test settings, with a lease the sweep runs out of within a test.
+
+    These tests place their call only to get an SMS going: a loaded machine must not fail
+    them on the MCN fake's answer, hence MCN's usual timeout.
+    """
+    update = {"sms_claim_lease": LEASE, "sms_resume_interval": 0.2, "mcn_api_timeout": 10.0}
+    return settings.model_copy(update=update)
 
 
 @dataclass
