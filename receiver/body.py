@@ -12,8 +12,9 @@ from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from receiver.errors import BadRequest, InvalidPayload, PayloadTooLarge, UnsupportedMediaType
+from schemas import limits
 
-MAX_FORM_FIELDS = 512
+MAX_FORM_FIELDS = limits.FORM_FIELDS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

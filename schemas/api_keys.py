@@ -7,6 +7,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from schemas import limits
 from schemas.base import OwnModel
 
 Scope = Literal["calls", "bitrix24", "admin"]
@@ -20,7 +21,7 @@ KeyName = Annotated[
     str,
     StringConstraints(
         min_length=1,
-        max_length=128,
+        max_length=limits.API_KEY_NAME,
         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
     ),
 ]

@@ -3,7 +3,8 @@
 Upstream events are parsed leniently: a form body is first nested by
 ``receiver.webhooks.php_form``, so a form and a JSON body validate alike; unknown keys
 (``auth[expires]``, ``auth[scope]``, …) are ignored and deliberately not modelled, so that a
-field we never read cannot fail an event that Bitrix24 will not resend. Raw access tokens stay
+field we never read cannot fail an event that Bitrix24 will not resend; they are only bounded
+in depth and size (``schemas.base.WebhookModel``). Raw access tokens stay
 in ``SecretStr`` and never leave the receiver: the queue message, events and API views carry
 only their SHA-256.
 
@@ -20,15 +21,14 @@ from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, StringCons
 from pydantic_core import PydanticCustomError
 
 from confirmhub.redact import sha256_hex
-from schemas.base import OwnModel, UpstreamModel
+from schemas import limits
+from schemas.base import OwnModel, RequestId, WebhookModel
 
 BITRIX24_METHOD_CONFIRM_ROUTING_KEY = "bitrix24.onappmethodconfirm"
 ONAPPMETHODCONFIRM = "ONAPPMETHODCONFIRM"
 ONAPPINSTALL = "ONAPPINSTALL"
 
 MethodConfirmationStatus = Literal["pending", "confirmed", "denied"]
-
-_MAX_INT64 = 2**63 - 1
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -58,7 +58,10 @@ def _zero_or_one(value: Any) -> bool:
 MemberId = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=limits.MEMBER_ID,
+        pattern=r"^[A-Za-z0-9_-]+$",
     ),
 ]
 # No "/", "?", "#" or leading dot, so a method is also one safe URL path segment.
@@ -68,29 +71,30 @@ MethodName = Annotated[
         strip_whitespace=True,
         to_lower=True,
         min_length=1,
-        max_length=128,
+        max_length=limits.METHOD,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
     ),
 ]
-Token = Annotated[SecretStr, Field(min_length=1, max_length=256)]
-TokenSha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Domain = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
-LanguageId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]
-Endpoint = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
-RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Token = Annotated[SecretStr, Field(min_length=1, max_length=limits.TOKEN)]
+TokenSha256 = Annotated[
+    str, StringConstraints(max_length=limits.TOKEN_SHA256, pattern=r"^[0-9a-f]{64}$")
+]
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, max_length=limits.DOMAIN)]
+LanguageId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=limits.LANGUAGE_ID)]
+Endpoint = Annotated[str, StringConstraints(strip_whitespace=True, max_length=limits.ENDPOINT)]
 
 OptionalDomain = Annotated[Domain | None, BeforeValidator(_blank_to_none)]
 OptionalLanguageId = Annotated[LanguageId | None, BeforeValidator(_blank_to_none)]
 OptionalEndpoint = Annotated[Endpoint | None, BeforeValidator(_blank_to_none)]
 # Bounds sit inside the optional, never on it: a constraint applied to None is a TypeError.
-NonNegativeInt64 = Annotated[int, Field(ge=0, le=_MAX_INT64)]
+NonNegativeInt64 = Annotated[int, Field(ge=0, le=limits.BIGINT_MAX)]
 Timestamp = NonNegativeInt64
 OptionalNonNegativeInt = Annotated[NonNegativeInt64 | None, BeforeValidator(_blank_to_none)]
 InstallFlag = Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)]
 Confirmed = Annotated[bool, BeforeValidator(_zero_or_one)]
 
 
-class Bitrix24Auth(UpstreamModel):
+class Bitrix24Auth(WebhookModel):
     """``auth[...]`` of an event: the portal and the application token that vouches for it."""
 
     domain: OptionalDomain = None
@@ -103,7 +107,7 @@ class Bitrix24Auth(UpstreamModel):
     application_token: Token
 
 
-class MethodConfirmData(UpstreamModel):
+class MethodConfirmData(WebhookModel):
     """``data[...]`` of ``ONAPPMETHODCONFIRM``: which token and method, and the decision."""
 
     token: Token = Field(validation_alias="TOKEN")
@@ -112,7 +116,7 @@ class MethodConfirmData(UpstreamModel):
     language_id: OptionalLanguageId = Field(default=None, validation_alias="LANGUAGE_ID")
 
 
-class MethodConfirmEvent(UpstreamModel):
+class MethodConfirmEvent(WebhookModel):
     """An administrator granted or denied a method for one access token."""
 
     event: Annotated[Literal["ONAPPMETHODCONFIRM"], BeforeValidator(_upper)]
@@ -122,7 +126,7 @@ class MethodConfirmEvent(UpstreamModel):
     auth: Bitrix24Auth
 
 
-class InstallData(UpstreamModel):
+class InstallData(WebhookModel):
     """``data[...]`` of ``ONAPPINSTALL``; informational only."""
 
     version: OptionalNonNegativeInt = Field(default=None, validation_alias="VERSION")
@@ -131,7 +135,7 @@ class InstallData(UpstreamModel):
     language_id: OptionalLanguageId = Field(default=None, validation_alias="LANGUAGE_ID")
 
 
-class InstallEvent(UpstreamModel):
+class InstallEvent(WebhookModel):
     """The app was installed on a portal; its ``auth`` carries the portal's application token."""
 
     event: Annotated[Literal["ONAPPINSTALL"], BeforeValidator(_upper)]
@@ -141,7 +145,7 @@ class InstallEvent(UpstreamModel):
     auth: Bitrix24Auth
 
 
-class Bitrix24Envelope(UpstreamModel):
+class Bitrix24Envelope(WebhookModel):
     """Just enough of any event to authenticate it and pick its handler."""
 
     event: Annotated[
@@ -162,7 +166,7 @@ class InboundMethodConfirm(OwnModel):
     token_sha256: TokenSha256
     confirmed: bool
     language_id: LanguageId | None
-    source_ts: int
+    source_ts: Timestamp
 
     @classmethod
     def from_event(
@@ -190,7 +194,7 @@ class MethodConfirmationData(OwnModel):
     method: MethodName
     token_sha256: TokenSha256
     language_id: LanguageId | None
-    source_ts: int
+    source_ts: Timestamp
 
     @classmethod
     def from_inbound(cls, message: InboundMethodConfirm) -> MethodConfirmationData:

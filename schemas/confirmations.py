@@ -24,11 +24,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from schemas import limits
 from schemas.base import OwnModel
 from schemas.provider_settings import ProviderType
 
 CODE_PLACEHOLDER = "%CODE%"
-MAX_PRIORITY = 2**31 - 1
+MAX_PRIORITY = limits.INTEGER_MAX
 TEMPLATE_RESOURCE_KEY = "template"
 CAPTION_RESOURCE_KEY = "caption"
 
@@ -43,8 +44,10 @@ Locale = Annotated[
     BeforeValidator(_underscore_locale),
     StringConstraints(pattern=r"^[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})?$"),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-Caption = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.NAME)
+]
+Caption = Annotated[str, StringConstraints(strip_whitespace=True, max_length=limits.CAPTION)]
 Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY)]
 
 
@@ -56,19 +59,23 @@ def _require_code(text: str) -> str:
 
 # An SMS without the code is useless, so every template text must carry the placeholder.
 TemplateText = Annotated[
-    str, StringConstraints(min_length=1, max_length=1600), AfterValidator(_require_code)
+    str,
+    StringConstraints(min_length=1, max_length=limits.TEMPLATE_TEXT),
+    AfterValidator(_require_code),
 ]
 
 
 class Resource(OwnModel):
     """A localized string: ``caption`` (shown per ``Accept-Language``) or ``template``."""
 
-    key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    key: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.RESOURCE_KEY)
+    ]
     locale: Locale
-    value: Annotated[str, StringConstraints(max_length=4096)]
+    value: Annotated[str, StringConstraints(max_length=limits.RESOURCE_VALUE)]
 
 
-Resources = Annotated[list[Resource], Field(max_length=200)]
+Resources = Annotated[list[Resource], Field(max_length=limits.RESOURCES)]
 
 
 class _CamelModel(OwnModel):
@@ -168,7 +175,8 @@ class TemplateView(_View):
     update_time: dt.datetime = Field(alias="updateTime")
 
 
-FilterText = Annotated[str, StringConstraints(max_length=255)]
+# No stored name or caption is longer, so a longer filter could match nothing.
+FilterText = Annotated[str, StringConstraints(max_length=limits.CAPTION)]
 
 
 class ProviderFilter(_CamelModel):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import StringConstraints
+
+from schemas import limits
 from schemas.base import OwnModel
 from schemas.bitrix24 import MethodConfirmationData
 
@@ -67,7 +70,7 @@ class EventEnvelope(OwnModel):
     """The body of every downstream event."""
 
     event_id: uuid.UUID
-    type: str
+    type: Annotated[str, StringConstraints(max_length=limits.ROUTING_KEY)]
     occurred_at: dt.datetime
     schema_version: Literal[1] = 1
     data: (

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter
 
-from schemas.base import OwnModel
+from schemas.base import OwnModel, RequestId
 from schemas.bitrix24 import InboundMethodConfirm
 from schemas.mcn import PasswordCallCdr
 
@@ -22,7 +22,7 @@ class InboundCdr(OwnModel):
     """One accepted MCN CDR, as queued for a worker."""
 
     schema_version: Literal[1] = 1
-    request_id: str
+    request_id: RequestId
     received_at: dt.datetime
     cdr: PasswordCallCdr
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from pydantic import (
     AliasChoices,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -15,16 +14,24 @@ from pydantic import (
     WrapValidator,
 )
 
-from schemas.base import OwnModel, UpstreamModel
+from schemas import limits
+from schemas.base import OwnModel, UpstreamModel, WebhookModelWithExtras
 
 # `<call id>_<account id>`; split at the last underscore, so call ids may hold underscores.
 VerificationCallUuid = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, max_length=128, pattern=r"^[A-Za-z0-9._:-]+_[A-Za-z0-9.:-]+$"
+        strip_whitespace=True,
+        max_length=limits.VERIFICATION_CALL_UUID,
+        pattern=r"^[A-Za-z0-9._:-]+_[A-Za-z0-9.:-]+$",
     ),
 ]
-PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{7,15}$")]
+PhoneNumber = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=limits.PHONE_NUMBER, pattern=r"^\+?[0-9]{7,15}$"
+    ),
+]
 VerificationCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
 
 
@@ -36,7 +43,7 @@ def _reject_bool(value: object) -> object:
 
 
 # Q.850 cause values are 7 bits; the wider bound only keeps storage safe.
-Q931Status = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=65535)]
+Q931Status = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=limits.Q931_STATUS_MAX)]
 
 _UUID_ALIASES = AliasChoices("verification_call_uuid", "verification_uuid")
 
@@ -47,18 +54,21 @@ def split_verification_call_uuid(value: str) -> tuple[str, str]:
     return call_id, account_id
 
 
-class PasswordCallCdr(UpstreamModel):
+class PasswordCallCdr(WebhookModelWithExtras):
     """One password-call CDR as MCN posts it; extra fields are kept, numbers may be strings."""
-
-    model_config = ConfigDict(extra="allow")
 
     verification_call_uuid: VerificationCallUuid = Field(validation_alias=_UUID_ALIASES)
     q931_status: Q931Status
-    final_status: Annotated[str, StringConstraints(max_length=64)] | None = None
+    final_status: Annotated[str, StringConstraints(max_length=limits.FINAL_STATUS)] | None = None
 
 
 Locale = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=limits.LOCALE,
+        pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$",
+    ),
 ]
 MCN_REQUEST_FIELDS = frozenset({"phone_number", "verification_code", "is_with_redirect"})
 

@@ -120,3 +120,11 @@ def body_of(message: AbstractIncomingMessage) -> dict[str, Any]:
     decoded = orjson.loads(message.body)
     assert isinstance(decoded, dict)
     return decoded
+
+
+def nested(depth: int, leaf: Any = "leaf") -> Any:
+    """``leaf`` inside ``depth`` objects nested in one another (``{"a": {"a": leaf}}`` for 2)."""
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value

@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from confirmhub.db.tables import password_calls, sms_attempts
+from schemas import limits
 
 AttemptState = Literal["sending", "accepted", "failed", "refused", "unconfirmed"]
 # States after which no provider is tried again for the call.
 FINAL_STATES: frozenset[str] = frozenset({"accepted", "refused", "unconfirmed"})
 INTERRUPTED = "no outcome recorded (interrupted); the SMS may have been sent"
-_MAX_ERROR = 500
+_MAX_ERROR = limits.SMS_ERROR
 
 _calls = password_calls.c
 _attempts = sms_attempts.c

@@ -1,4 +1,7 @@
-"""Table definitions; Alembic migrations are the source of truth for the live schema."""
+"""Table definitions; Alembic migrations are the source of truth for the live schema.
+
+Every length comes from ``schemas.limits``, which the schemas that accept the values read too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from schemas import limits
 
 metadata = sa.MetaData(
     naming_convention={
@@ -43,33 +48,38 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 password_calls = sa.Table(
     "password_calls",
     metadata,
-    sa.Column("verification_call_uuid", sa.String(128), primary_key=True),
-    sa.Column("call_id", sa.String(128), nullable=False),
-    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("verification_call_uuid", sa.String(limits.VERIFICATION_CALL_UUID), primary_key=True),
+    sa.Column("call_id", sa.String(limits.CALL_ID), nullable=False),
+    sa.Column("account_id", sa.String(limits.ACCOUNT_ID), nullable=False),
     # Filled by the initiation; a CDR for a call never initiated here leaves them null.
     # MCN's caller_number is never stored: its last four digits are the code.
-    sa.Column("phone_number", sa.String(32)),
-    sa.Column("code_hash", sa.String(256)),
+    sa.Column("phone_number", sa.String(limits.PHONE_NUMBER)),
+    sa.Column("code_hash", sa.String(limits.CODE_HASH)),
     sa.Column("initiated_at", UtcDateTime()),
     # Filled by the CDR; null until it arrives.
-    sa.Column("outcome", sa.String(32)),
+    sa.Column("outcome", sa.String(limits.OUTCOME)),
     sa.Column("q931_status", sa.Integer),
-    sa.Column("final_status", sa.String(64)),
+    sa.Column("final_status", sa.String(limits.FINAL_STATUS)),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     # Verification: the code, encrypted, for an SMS fallback; checks against code_hash.
     sa.Column("code_encrypted", sa.LargeBinary),
     sa.Column("code_expires_at", UtcDateTime()),
-    sa.Column("locale", sa.String(16)),
+    sa.Column("locale", sa.String(limits.LOCALE)),
     sa.Column("check_attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("verification_status", sa.String(32), nullable=False, server_default="pending"),
+    sa.Column(
+        "verification_status",
+        sa.String(limits.VERIFICATION_STATUS),
+        nullable=False,
+        server_default="pending",
+    ),
     sa.Column("approved_at", UtcDateTime()),
     # SMS fallback: queued once with the outcome, then sent or failed.
-    sa.Column("sms_status", sa.String(16)),
-    sa.Column("sms_provider", sa.String(64)),
-    sa.Column("sms_message_id", sa.String(128)),
-    sa.Column("sms_error", sa.String(500)),
+    sa.Column("sms_status", sa.String(limits.SMS_STATUS)),
+    sa.Column("sms_provider", sa.String(limits.SMS_PROVIDER)),
+    sa.Column("sms_message_id", sa.String(limits.SMS_MESSAGE_ID)),
+    sa.Column("sms_error", sa.String(limits.SMS_ERROR)),
     sa.Column("sms_updated_at", UtcDateTime()),
     # Bumped by every claim of the SMS: a worker writes only under the claim it holds, so
     # one whose lease ran out (slow, or presumed dead) can no longer act on the SMS.
@@ -90,16 +100,16 @@ HOLDS_NUMBER = sa.text("state IN ({})".format(", ".join(f"'{state}'" for state i
 password_call_requests = sa.Table(
     "password_call_requests",
     metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("id", sa.String(limits.CALL_REQUEST_ID), primary_key=True),
     # The API key that asked (receiver.callers.Caller.key_id) and, when the client sent one,
     # its Idempotency-Key: what a repeated request is recognised by.
-    sa.Column("key_id", sa.String(64), nullable=False),
-    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("key_id", sa.String(limits.CALLER_KEY_ID), nullable=False),
+    sa.Column("idempotency_key", sa.String(limits.IDEMPOTENCY_KEY)),
     # Digits only, so that "+421…" and "421…" hold the same number.
-    sa.Column("phone_number", sa.String(32), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("phone_number", sa.String(limits.PHONE_NUMBER), nullable=False),
+    sa.Column("state", sa.String(limits.CALL_REQUEST_STATE), nullable=False),
     # MCN's id of the call, once it is known.
-    sa.Column("verification_call_uuid", sa.String(128)),
+    sa.Column("verification_call_uuid", sa.String(limits.VERIFICATION_CALL_UUID)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Index(
@@ -121,17 +131,17 @@ password_call_requests = sa.Table(
 sms_attempts = sa.Table(
     "sms_attempts",
     metadata,
-    sa.Column("attempt_id", sa.String(36), primary_key=True),
-    sa.Column("verification_call_uuid", sa.String(128), nullable=False),
+    sa.Column("attempt_id", sa.String(limits.SMS_ATTEMPT_ID), primary_key=True),
+    sa.Column("verification_call_uuid", sa.String(limits.VERIFICATION_CALL_UUID), nullable=False),
     sa.Column("attempt_no", sa.Integer, nullable=False),
     sa.Column("claim", sa.Integer, nullable=False),
     # No foreign key: an attempt outlives the deletion of its provider.
     sa.Column("provider_id", sa.Integer, nullable=False),
-    sa.Column("provider_name", sa.String(128), nullable=False),
-    sa.Column("provider_type", sa.String(32), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("provider_message_id", sa.String(128)),
-    sa.Column("error", sa.String(500)),
+    sa.Column("provider_name", sa.String(limits.SMS_PROVIDER), nullable=False),
+    sa.Column("provider_type", sa.String(limits.PROVIDER_TYPE), nullable=False),
+    sa.Column("state", sa.String(limits.SMS_ATTEMPT_STATE), nullable=False),
+    sa.Column("provider_message_id", sa.String(limits.SMS_MESSAGE_ID)),
+    sa.Column("error", sa.String(limits.SMS_ERROR)),
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
     sa.UniqueConstraint("verification_call_uuid", "attempt_no"),
@@ -141,10 +151,10 @@ sms_attempts = sa.Table(
 outbox = sa.Table(
     "outbox",
     metadata,
-    sa.Column("event_id", sa.String(36), primary_key=True),
-    sa.Column("routing_key", sa.String(128), nullable=False),
+    sa.Column("event_id", sa.String(limits.EVENT_ID), primary_key=True),
+    sa.Column("routing_key", sa.String(limits.ROUTING_KEY), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
-    sa.Column("correlation_id", sa.String(128)),
+    sa.Column("correlation_id", sa.String(limits.REQUEST_ID)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("published_at", UtcDateTime()),
     sa.Index(
@@ -158,11 +168,11 @@ outbox = sa.Table(
 bitrix24_portals = sa.Table(
     "bitrix24_portals",
     metadata,
-    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.String(limits.MEMBER_ID), primary_key=True),
     # Only the SHA-256 of the application token is kept; requests are checked against it.
-    sa.Column("token_sha256", sa.String(64), nullable=False),
-    sa.Column("domain", sa.String(255)),
-    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("token_sha256", sa.String(limits.TOKEN_SHA256), nullable=False),
+    sa.Column("domain", sa.String(limits.DOMAIN)),
+    sa.Column("source", sa.String(limits.PORTAL_SOURCE), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -170,12 +180,12 @@ bitrix24_portals = sa.Table(
 method_confirmations = sa.Table(
     "method_confirmations",
     metadata,
-    sa.Column("member_id", sa.String(64), primary_key=True),
-    sa.Column("token_sha256", sa.String(64), primary_key=True),
-    sa.Column("method", sa.String(128), primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("domain", sa.String(255)),
-    sa.Column("language_id", sa.String(16)),
+    sa.Column("member_id", sa.String(limits.MEMBER_ID), primary_key=True),
+    sa.Column("token_sha256", sa.String(limits.TOKEN_SHA256), primary_key=True),
+    sa.Column("method", sa.String(limits.METHOD), primary_key=True),
+    sa.Column("status", sa.String(limits.CONFIRMATION_STATUS), nullable=False),
+    sa.Column("domain", sa.String(limits.DOMAIN)),
+    sa.Column("language_id", sa.String(limits.LANGUAGE_ID)),
     sa.Column("source_ts", sa.BigInteger),
     sa.Column("decided_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -189,9 +199,9 @@ confirmation_providers = sa.Table(
     "confirmation_providers",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("caption", sa.String(255), nullable=False),
-    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(limits.NAME), nullable=False),
+    sa.Column("caption", sa.String(limits.CAPTION), nullable=False),
+    sa.Column("provider", sa.String(limits.PROVIDER_TYPE), nullable=False),
     sa.Column("is_enabled", sa.Boolean, nullable=False),
     sa.Column("priority", sa.Integer, nullable=False),
     sa.Column("options_json", sa.Text, nullable=False),
@@ -206,8 +216,8 @@ confirmation_templates = sa.Table(
     "confirmation_templates",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("caption", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(limits.NAME), nullable=False),
+    sa.Column("caption", sa.String(limits.CAPTION), nullable=False),
     sa.Column("template", sa.Text, nullable=False),
     sa.Column("is_enabled", sa.Boolean, nullable=False),
     sa.Column("priority", sa.Integer, nullable=False),
@@ -222,9 +232,9 @@ confirmation_templates = sa.Table(
 api_keys = sa.Table(
     "api_keys",
     metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("scopes", sa.String(64), nullable=False),
-    sa.Column("key_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("id", sa.String(limits.API_KEY_ID), primary_key=True),
+    sa.Column("name", sa.String(limits.API_KEY_NAME), nullable=False),
+    sa.Column("scopes", sa.String(limits.API_KEY_SCOPES), nullable=False),
+    sa.Column("key_sha256", sa.String(limits.KEY_SHA256), nullable=False, unique=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )

@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiver.errors import InvalidPayload, PayloadTooLarge
+from schemas import limits
 
-DEFAULT_MAX_DEPTH = 5
-DEFAULT_MAX_KEYS = 512
+DEFAULT_MAX_DEPTH = limits.FORM_KEY_DEPTH
+DEFAULT_MAX_KEYS = limits.FORM_FIELDS
 
 _PHP_INT_MAX = 2**63 - 1
 _PHP_INT_MIN = -(2**63)

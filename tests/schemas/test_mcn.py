@@ -6,8 +6,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from schemas import limits
 from schemas.mcn import McnPasswordCallResponse, PasswordCallCdr, split_verification_call_uuid
-from tests.helpers import fixture_bytes
+from tests.helpers import fixture_bytes, nested
 
 
 def test_string_numbers_and_extra_fields() -> None:
@@ -55,3 +56,24 @@ def test_initiation_response_fixture() -> None:
     )
     assert answer.ok is True
     assert answer.verification_call_uuid == "da59bda0a1bb_117793"
+
+
+def test_extras_past_the_webhook_limits_are_refused_in_a_cdr() -> None:
+    for extra in (nested(limits.EXTRA_DEPTH + 1), "x" * limits.EXTRAS_BYTES, "\ud800"):
+        with pytest.raises(ValidationError):
+            PasswordCallCdr.model_validate(
+                {"verification_call_uuid": "x_1", "q931_status": 16, "x": extra}
+            )
+
+
+def test_mcn_answer_is_read_whatever_it_adds() -> None:
+    """Unlike a webhook's, the answer to a placed call is never refused for its extras."""
+    answer = McnPasswordCallResponse.model_validate(
+        {
+            "ok": True,
+            "verification_uuid": "da59bda0a1bb_117793",
+            "deep": nested(limits.EXTRA_DEPTH * 3),
+            "long": "x" * limits.EXTRAS_BYTES * 2,
+        }
+    )
+    assert (answer.ok, answer.verification_call_uuid) == (True, "da59bda0a1bb_117793")
