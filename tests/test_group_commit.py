@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aio_pika
 import pytest
@@ -70,6 +71,42 @@ async def test_requests_accepted_while_a_publish_is_in_flight_share_one_message(
     assert [cdr.cdr.verification_call_uuid for cdr in grouped] == uuids[1:]
     assert [cdr.request_id for cdr in grouped] == [f"req-{uuid}" for uuid in uuids[1:]]
     assert second.message_id == f"req-{uuids[1]}+8"
+
+
+async def test_an_item_that_cannot_be_encoded_fails_its_request_alone(
+    amqp: aio_pika.abc.AbstractRobustConnection, channel: AbstractChannel
+) -> None:
+    publisher = ConfirmingPublisher(
+        await amqp.channel(publisher_confirms=True), confirm_timeout=5.0
+    )
+    queue = InboundQueue(publisher, routing_key=MCN_CDR_ROUTING_KEY, codec=CDR_MESSAGES)
+
+    def item(uuid: str, **extras: Any) -> InboundCdr:
+        # Built without validation: what validation would refuse, should a path ever skip it.
+        return InboundCdr.model_construct(
+            request_id=f"req-{uuid}",
+            received_at=dt.datetime.now(dt.UTC),
+            cdr=PasswordCallCdr.model_construct(
+                verification_call_uuid=uuid, q931_status=17, **extras
+            ),
+        )
+
+    uuids = [f"enc{index}_1" for index in range(6)]
+    results = await asyncio.gather(
+        *(queue.put(f"req-{uuid}", [item(uuid)]) for uuid in uuids[:3]),
+        queue.put("req-bad", [item("bad_1", x="\ud800")]),
+        *(queue.put(f"req-{uuid}", [item(uuid)]) for uuid in uuids[3:]),
+        return_exceptions=True,
+    )
+    # The first went alone; the other six shared a message, which the bad one no longer fails.
+    failed = [isinstance(result, Exception) for result in results]
+    assert failed == [False, False, False, True, False, False, False]
+    queued = [
+        cdr.cdr.verification_call_uuid
+        for message in await take_all(channel, MCN_CDR_QUEUE)
+        for cdr in CDR_MESSAGES.decode(message.body)
+    ]
+    assert sorted(queued) == uuids
 
 
 @pytest.mark.usefixtures("worker")

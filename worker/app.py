@@ -13,6 +13,7 @@ from functools import partial
 import aiohttp
 import structlog
 from aio_pika.abc import AbstractQueue
+from pydantic import ValidationError
 
 from confirmhub.batching import Coalescer
 from confirmhub.broker import BITRIX24_QUEUE, MCN_CDR_QUEUE, WORKER_QUEUES, ConfirmingPublisher
@@ -22,7 +23,7 @@ from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
 from schemas.bitrix24 import InboundMethodConfirm
-from schemas.inbound import CDR_MESSAGES, METHOD_CONFIRM_MESSAGES, InboundCdr
+from schemas.inbound import CDR_MESSAGES, METHOD_CONFIRM_MESSAGES, InboundCdr, InboundCodec, Item
 from worker.consumer import Consumer, describe_error
 from worker.errors import SplitMessage
 from worker.method_confirmations import record_method_decision
@@ -38,6 +39,18 @@ _MAX_BATCH = 256
 
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
+
+
+def decode_items(codec: InboundCodec[Item], body: bytes) -> list[Item]:
+    """A message's items; SplitMessage if a batch is invalid as a whole, so that each item is
+    decoded (and, if invalid, dead-lettered) alone instead of taking its neighbours with it."""
+    try:
+        return codec.decode(body)
+    except ValidationError as exc:
+        parts = codec.parts(body)
+        if parts:
+            raise SplitMessage(parts) from exc
+        raise
 
 
 def queue_handlers(
@@ -95,7 +108,7 @@ def queue_handlers(
     cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH, max_concurrent=2)
 
     async def handle_mcn_cdr(body: bytes) -> None:
-        cdrs = CDR_MESSAGES.decode(body)
+        cdrs = decode_items(CDR_MESSAGES, body)
         uuids = [message.cdr.verification_call_uuid for message in cdrs]
         if len(cdrs) == 1:
             structlog.contextvars.bind_contextvars(verification_call_uuid=uuids[0])
@@ -109,7 +122,7 @@ def queue_handlers(
         try:
             results = await cdr_batches(cdrs)
         except Exception as exc:
-            raise SplitMessage([message.model_dump_json().encode() for message in cdrs]) from exc
+            raise SplitMessage([CDR_MESSAGES.encode_item(message) for message in cdrs]) from exc
         structlog.contextvars.bind_contextvars(
             events=sum(result.event is not None for result in results)
         )
@@ -123,7 +136,7 @@ def queue_handlers(
             await relay.publish([event])
 
     async def handle_method_confirm(body: bytes) -> None:
-        messages = METHOD_CONFIRM_MESSAGES.decode(body)
+        messages = decode_items(METHOD_CONFIRM_MESSAGES, body)
         if len(messages) == 1:
             await record_decision(messages[0])
             return
@@ -137,7 +150,7 @@ def queue_handlers(
                 )
         except Exception as exc:
             raise SplitMessage(
-                [message.model_dump_json().encode() for message in messages]
+                [METHOD_CONFIRM_MESSAGES.encode_item(message) for message in messages]
             ) from exc
 
     return {MCN_CDR_QUEUE: handle_mcn_cdr, BITRIX24_QUEUE: handle_method_confirm}

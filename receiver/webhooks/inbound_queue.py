@@ -20,9 +20,9 @@ MAX_REQUESTS_PER_MESSAGE = 64
 
 
 @dataclass(frozen=True, slots=True)
-class _Accepted(Generic[Item]):
+class _Accepted:
     request_id: str
-    items: Sequence[Item]
+    encoded: list[bytes]
 
 
 class InboundQueue(Generic[Item]):
@@ -32,7 +32,8 @@ class InboundQueue(Generic[Item]):
     earlier publishes await their confirms travel together as one batch message, so the
     broker's per-message work (and ours) is paid once per group — a group commit. A
     request's items always travel in one message, and each request returns only once the
-    broker confirmed the message holding them.
+    broker confirmed the message holding them. Each request's items are encoded in its own
+    call, so one that cannot be encoded fails that request alone, never its group.
     """
 
     def __init__(
@@ -47,20 +48,21 @@ class InboundQueue(Generic[Item]):
         self._publisher = publisher
         self._routing_key = routing_key
         self._codec = codec
-        self._messages: Coalescer[_Accepted[Item], None] = Coalescer(
+        self._messages: Coalescer[_Accepted, None] = Coalescer(
             self._publish, max_size=max_requests_per_message, max_concurrent=max_in_flight
         )
 
     async def put(self, request_id: str, items: Sequence[Item]) -> None:
         """Queue one request's items durably; PublishFailed if the broker did not confirm."""
-        await self._messages(_Accepted(request_id=request_id, items=items))
+        encoded = [self._codec.encode_item(item) for item in items]
+        await self._messages(_Accepted(request_id=request_id, encoded=encoded))
 
-    async def _publish(self, requests: Sequence[_Accepted[Item]]) -> list[None]:
+    async def _publish(self, requests: Sequence[_Accepted]) -> list[None]:
         first = requests[0].request_id
         await self._publisher.publish(
             exchange=INBOUND_EXCHANGE,
             routing_key=self._routing_key,
-            body=self._codec.encode([item for request in requests for item in request.items]),
+            body=self._codec.join([item for request in requests for item in request.encoded]),
             # The first request names the message; the items carry their own request ids.
             message_id=first if len(requests) == 1 else f"{first}+{len(requests) - 1}",
             message_type=self._routing_key,
