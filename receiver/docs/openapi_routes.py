@@ -21,6 +21,7 @@ from receiver.docs.openapi_table import (
     type_schema,
     writes,
 )
+from schemas import limits
 from schemas.api import CodeCheckResult, PasswordCallView, WebhookAccepted
 from schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyView, KeyId
 from schemas.bitrix24 import (
@@ -51,6 +52,10 @@ _UUID = path_param(
     type_schema(VerificationCallUuid),
     "`<call id>_<account id>`, as MCN names the call.",
 )
+_EXTRAS_BOUND = (
+    f"Extra fields may nest {limits.EXTRA_DEPTH} levels deep and take "
+    f"{limits.EXTRAS_BYTES} bytes as JSON per object; past either, `422` names the limit."
+)
 _MEMBER_ID = path_param("member_id", type_schema(MemberId), "The portal's `member_id`.")
 
 WEBHOOKS = (
@@ -67,7 +72,7 @@ WEBHOOKS = (
             {JSON: {"oneOf": [_CDR, {"type": "array", "items": _CDR, "minItems": 1}]}, FORM: _CDR},
             "One CDR, or a non-empty array of CDRs, as the webhook's Request Body template "
             "lists them: numbers may be strings, `verification_uuid` is accepted for "
-            "`verification_call_uuid`, and extra fields are kept.",
+            "`verification_call_uuid`, and extra fields are kept. " + _EXTRAS_BOUND,
         ),
         description="Each CDR is queued with a publisher confirm before the `202`; a `503` "
         "(with `Retry-After`) means nothing is guaranteed durable and the sender should retry.",
@@ -90,7 +95,8 @@ WEBHOOKS = (
         body=Body(
             {FORM: _BITRIX24_EVENT, JSON: _BITRIX24_EVENT},
             "A form with PHP bracket keys (`data[TOKEN]=…&auth[member_id]=…`), or the same "
-            "structure as JSON. `ONAPPMETHODCONFIRM` is queued; other events are ignored.",
+            "structure as JSON. `ONAPPMETHODCONFIRM` is queued; other events are ignored. "
+            "Unknown keys (at the top, in `data`, in `auth`) are ignored. " + _EXTRAS_BOUND,
             deep_objects={FORM: ("data", "auth")},
         ),
         description="Authenticated by `auth[application_token]`, which must be the one "
