@@ -19,6 +19,8 @@ log = structlog.get_logger("confirmhub.outbox")
 # A row younger than this is probably still being published inline by its own handler.
 _SWEEP_GRACE = dt.timedelta(seconds=5)
 _SWEEP_BATCH = 500
+# How much longer than a publish may take a sweep's claim lasts.
+_CLAIM_MARGIN = dt.timedelta(seconds=30)
 
 
 class OutboxRelay:
@@ -60,18 +62,31 @@ class OutboxRelay:
         return len(done)
 
     async def sweep_once(self) -> int:
-        """Publish events older than the grace period still unpublished, holding their rows
-        locked meanwhile so that sweepers in other workers skip them."""
-        created_before = dt.datetime.now(dt.UTC) - _SWEEP_GRACE
+        """Publish events older than the grace period still unpublished.
+
+        The events are claimed in a short transaction first and published after it: the
+        broker may take up to its confirm timeout, and no database lock is held meanwhile
+        (on SQLite that would block every other writer). Events left unconfirmed are
+        released for the next sweep; a sweep that dies holding claims delays its events by
+        the claim's length, after which any sweep takes them.
+        """
+        now = dt.datetime.now(dt.UTC)
+        claim_length = dt.timedelta(seconds=self._publisher.confirm_timeout) + _CLAIM_MARGIN
         async with self._store.transaction() as tx:
             events = await tx.claim_unpublished_events(
-                created_before=created_before, limit=_SWEEP_BATCH
+                created_before=now - _SWEEP_GRACE,
+                limit=_SWEEP_BATCH,
+                now=now,
+                until=now + claim_length,
             )
-            if not events:
-                metrics.OUTBOX_BACKLOG.set(0)
-                return 0
-            done = await self._publish_all(events)
+        if not events:
+            metrics.OUTBOX_BACKLOG.set(0)
+            return 0
+        done = await self._publish_all(events)
+        confirmed = set(done)
+        async with self._store.transaction() as tx:
             await tx.mark_published(done, now=dt.datetime.now(dt.UTC))
+            await tx.release_claims([e.event_id for e in events if e.event_id not in confirmed])
         metrics.OUTBOX_BACKLOG.set(await self._store.count_unpublished())
         log.info("outbox.swept", found=len(events), published=len(done))
         return len(done)

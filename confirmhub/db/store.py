@@ -240,24 +240,47 @@ class Transaction:
             )
 
     async def claim_unpublished_events(
-        self, *, created_before: dt.datetime, limit: int
+        self, *, created_before: dt.datetime, limit: int, now: dt.datetime, until: dt.datetime
     ) -> Sequence[OutboxEvent]:
-        """Lock and return unpublished events, oldest first; rows another sweeper holds are
-        skipped (PostgreSQL), and SQLite's single writer serializes sweepers anyway."""
+        """Claim unpublished events until ``until`` and return them, oldest first.
+
+        A claim is a lease, not a lock: the transaction ends before anything is published,
+        so no row lock (PostgreSQL) or write lock (SQLite) is held while the broker is
+        awaited. Events another sweep holds are skipped, and so are rows it is claiming
+        right now (PostgreSQL: SKIP LOCKED; SQLite's single writer serializes claims).
+        """
+        unclaimed = (
+            sa.select(outbox.c.event_id)
+            .where(
+                outbox.c.published_at.is_(None),
+                outbox.c.created_at < created_before,
+                sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+            )
+            .order_by(outbox.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         rows = await self.connection.execute(
-            sa.select(
+            outbox.update()
+            .where(outbox.c.event_id.in_(unclaimed.scalar_subquery()))
+            .values(claimed_until=until)
+            .returning(
                 outbox.c.event_id,
                 outbox.c.routing_key,
                 outbox.c.body,
                 outbox.c.correlation_id,
                 outbox.c.created_at,
             )
-            .where(outbox.c.published_at.is_(None), outbox.c.created_at < created_before)
-            .order_by(outbox.c.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        return [OutboxEvent(**row._mapping) for row in rows]
+        events = [OutboxEvent(**row._mapping) for row in rows]
+        return sorted(events, key=lambda event: event.created_at)
+
+    async def release_claims(self, event_ids: Sequence[str]) -> None:
+        """End the claims on events that could not be published: the next sweep retries."""
+        if event_ids:
+            await self.connection.execute(
+                outbox.update().where(outbox.c.event_id.in_(event_ids)).values(claimed_until=None)
+            )
 
     async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
         """Record that the broker confirmed these events."""

@@ -157,6 +157,8 @@ outbox = sa.Table(
     sa.Column("correlation_id", sa.String(limits.REQUEST_ID)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("published_at", UtcDateTime()),
+    # A sweep publishing the event holds it until then; other sweeps skip it meanwhile.
+    sa.Column("claimed_until", UtcDateTime()),
     sa.Index(
         "ix_outbox_unpublished",
         "created_at",
