@@ -21,7 +21,8 @@ class Coalescer(Generic[Item, Result]):
     busy wait and form the next batch together, so a busy one pays the batch's fixed cost
     (a transaction, a broker round trip) once per batch instead of once per item. Each
     caller gets its own item's result or exception; an exception of the whole batch is
-    raised to every caller in it.
+    raised to every caller in it. A caller cancelled while it waits (a deadline) is dropped
+    from the batches not yet started.
     """
 
     def __init__(
@@ -46,8 +47,12 @@ class Coalescer(Generic[Item, Result]):
 
     def _start_batches(self) -> None:
         while self._waiting and len(self._running) < self._max_concurrent:
+            # A caller that gave up while waiting (its deadline passed) is left out.
+            self._waiting = [entry for entry in self._waiting if not entry[1].done()]
             batch = self._waiting[: self._max_size]
             del self._waiting[: self._max_size]
+            if not batch:
+                return
             task = asyncio.create_task(self._settle(batch))
             self._running.add(task)
             task.add_done_callback(self._finished)

@@ -1,28 +1,26 @@
-"""RabbitMQ: connecting, declaring the topology, and publishing with confirms."""
+"""RabbitMQ: declaring the topology, and publishing with confirms."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import time
 from collections.abc import Mapping, Sequence
 
-import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractRobustConnection,
+    AbstractQueue,
     DeliveryMode,
     ExchangeType,
     FieldValue,
 )
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelPreconditionFailed
 from pamqp.commands import Basic
 
 from confirmhub import metrics
-from confirmhub.errors import BrokerUnavailable, PublishFailed
-from confirmhub.redact import redact_url
+from confirmhub.broker_connection import BrokerConnection
+from confirmhub.errors import PublishFailed
 from confirmhub.settings import DEFAULT_RETRY_DELAYS
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
 from schemas.events import EVENTS_EXCHANGE
@@ -32,8 +30,13 @@ DEAD_LETTER_EXCHANGE = "confirmhub.dead-letter"
 DEAD_LETTER_QUEUE = "confirmhub.dead-letter"
 MCN_CDR_QUEUE = "confirmhub.worker.mcn-cdr"
 BITRIX24_QUEUE = "confirmhub.worker.bitrix24"
-# A queue argument, so fixed: RabbitMQ refuses to redeclare a queue with another value.
+# Queue arguments, so fixed: RabbitMQ refuses to redeclare a queue with another value.
 DELIVERY_LIMIT = 10
+# Replicas of each quorum queue, one per node: any one of three nodes may be lost. A cluster
+# of fewer nodes gets one per node; one that grows later gets more with rabbitmq-queues grow.
+QUORUM_GROUP_SIZE = 3
+# Before a nack or a closed channel on a live connection is retried (seconds).
+_RETRY_PAUSE = 0.1
 
 # Worker queue name → the inbound routing keys it takes.
 WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {
@@ -44,54 +47,48 @@ WORKER_QUEUES: Mapping[str, tuple[str, ...]] = {
 BrokerHeaders = dict[str, FieldValue]
 
 
-async def connect(url: str) -> AbstractRobustConnection:
-    """Open a self-reconnecting connection; BrokerUnavailable with a clear message if down."""
-    # aiormq logs a failed first attempt itself; the error below says it once, clearly.
-    transport_log = logging.getLogger("aiormq.connection")
-    transport_log.disabled = True
-    try:
-        return await aio_pika.connect_robust(
-            url, timeout=10, client_properties={"connection_name": "confirmhub"}
-        )
-    except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
-        raise BrokerUnavailable(
-            f"cannot reach RabbitMQ at {redact_url(url)} ({type(exc).__name__}: {exc}); "
-            "start it (rabbitmq-server -detached) or set CONFIRMHUB_AMQP_URL"
-        ) from exc
-    finally:
-        transport_log.disabled = False
-
-
 def retry_queue_name(queue: str, delay: float) -> str:
     """The queue where a message of ``queue`` waits ``delay`` seconds before its next attempt."""
-    return f"{queue}.retry.{round(delay * 1000)}ms"
+    # ".quorum": the classic queues of releases before clustering had the name without it.
+    return f"{queue}.retry.{round(delay * 1000)}ms.quorum"
+
+
+def quorum_arguments(arguments: Mapping[str, FieldValue] | None = None) -> dict[str, FieldValue]:
+    """A quorum queue's arguments: replicated on up to ``QUORUM_GROUP_SIZE`` nodes."""
+    return {
+        "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": QUORUM_GROUP_SIZE,
+        **(arguments or {}),
+    }
 
 
 async def declare_topology(
     channel: AbstractChannel, *, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
 ) -> None:
-    """Declare exchanges and worker queues; idempotent, so every process may call it."""
+    """Declare exchanges and worker queues; idempotent, so every process may call it.
+
+    Every queue is a quorum queue, so any one node of a three-node cluster may be lost.
+    """
     inbound = await channel.declare_exchange(INBOUND_EXCHANGE, ExchangeType.TOPIC, durable=True)
     await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     dead_letter = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOUT, durable=True
     )
-    dead_queue = await channel.declare_queue(
-        DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
-    )
+    dead_queue = await _declare_quorum_queue(channel, DEAD_LETTER_QUEUE, quorum_arguments())
     await dead_queue.bind(dead_letter)
     for name, routing_keys in WORKER_QUEUES.items():
-        queue = await channel.declare_queue(
+        queue = await _declare_quorum_queue(
+            channel,
             name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": DELIVERY_LIMIT,
-                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-                # At-least-once dead-lettering needs reject-publish overflow.
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            },
+            quorum_arguments(
+                {
+                    "x-delivery-limit": DELIVERY_LIMIT,
+                    "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                    # At-least-once dead-lettering needs reject-publish overflow.
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                }
+            ),
         )
         for routing_key in routing_keys:
             await queue.bind(inbound, routing_key)
@@ -99,23 +96,51 @@ async def declare_topology(
             # A message waits out the TTL here, then dead-letters straight back to its queue:
             # a delayed retry that costs no CPU. The delay is in the name, so changing the
             # configured delays declares new queues instead of clashing with the old ones.
-            await channel.declare_queue(
+            await _declare_quorum_queue(
+                channel,
                 retry_queue_name(name, delay),
-                durable=True,
-                arguments={
-                    "x-message-ttl": round(delay * 1000),
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": name,
-                },
+                quorum_arguments(
+                    {
+                        "x-message-ttl": round(delay * 1000),
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": name,
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                    }
+                ),
             )
 
 
-class ConfirmingPublisher:
-    """Publishes persistent, mandatory messages and waits for the broker's confirm."""
+async def _declare_quorum_queue(
+    channel: AbstractChannel, name: str, arguments: dict[str, FieldValue]
+) -> AbstractQueue:
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except ChannelPreconditionFailed:
+        # Queues declared before the group size was given have none, and RabbitMQ refuses
+        # to redeclare them with one: check every other argument. Their replicas are managed
+        # with ``rabbitmq-queues grow`` (README).
+        legacy = {k: v for k, v in arguments.items() if k != "x-quorum-initial-group-size"}
+        await channel.reopen()
+        return await channel.declare_queue(name, durable=True, arguments=legacy)
 
-    def __init__(self, channel: AbstractChannel, *, confirm_timeout: float) -> None:
-        self._channel = channel
-        self._confirm_timeout = confirm_timeout
+
+class ConfirmingPublisher:
+    """Publishes persistent, mandatory messages and waits for the broker's confirm.
+
+    Every publish has a deadline, ``confirm_timeout`` after the call unless the caller gives
+    an earlier one, and all its waiting counts against it: for a connection, for the channel,
+    for the confirm. A connection lost before the confirm came back is not a failure yet: the
+    message is published again on the connection to the next node, and what counts is the
+    confirm from there (a copy the lost node had taken is a duplicate, which workers
+    tolerate). A nack is retried the same way; only an unroutable message fails at once.
+    """
+
+    def __init__(self, broker: BrokerConnection, *, confirm_timeout: float) -> None:
+        self._broker = broker
+        self.confirm_timeout = confirm_timeout
+        self._channel: aiormq.Channel | None = None
+        self._channel_lock = asyncio.Lock()
 
     async def publish(
         self,
@@ -128,13 +153,13 @@ class ConfirmingPublisher:
         message_type: str | None = None,
         correlation_id: str | None = None,
         headers: BrokerHeaders | None = None,
+        deadline: float | None = None,
     ) -> None:
-        """Publish one message; PublishFailed unless the broker confirms it.
+        """Publish one message; PublishFailed unless the broker confirms it by the deadline.
 
-        ``mandatory`` messages must also reach a queue: a returned message is a failure.
+        ``deadline`` is in the event loop's clock. ``mandatory`` messages must also reach a
+        queue: a returned message is a failure.
         """
-        # Straight to aiormq, the layer aio-pika's Exchange.publish ends in: it is on every
-        # request's path, and the Message and Exchange objects in between only copy fields.
         properties = Basic.Properties(
             content_type="application/json",
             delivery_mode=DeliveryMode.PERSISTENT.value,
@@ -145,31 +170,87 @@ class ConfirmingPublisher:
             timestamp=dt.datetime.now(dt.UTC),
             app_id="confirmhub",
         )
+        own_deadline = asyncio.get_running_loop().time() + self.confirm_timeout
         started = time.perf_counter()
+        attempt = _Attempt()
         try:
-            # The robust channel swaps its underlying channel on reconnection: fetch it anew.
-            channel = await self._channel.get_underlay_channel()
-            assert isinstance(channel, aiormq.Channel)  # the abstract type lacks ``wait``
+            async with asyncio.timeout_at(min(own_deadline, deadline or own_deadline)):
+                while not await self._publish_once(
+                    body, exchange, routing_key, properties, mandatory, attempt
+                ):
+                    pass
+        except TimeoutError as exc:
+            raise PublishFailed(
+                f"no confirm from RabbitMQ publishing to {exchange or '(default)'} in time"
+                + (f" (last: {attempt.last_error})" if attempt.last_error else "")
+            ) from exc
+        metrics.BROKER_CONFIRM_LATENCY.labels(exchange or "(default)").observe(
+            time.perf_counter() - started
+        )
+
+    async def _publish_once(
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        properties: Basic.Properties,
+        mandatory: bool,
+        attempt: _Attempt,
+    ) -> bool:
+        """One attempt: True once confirmed; False to try again; PublishFailed if hopeless."""
+        if attempt.pause:
+            await asyncio.sleep(attempt.pause)
+        channel = await self._confirm_channel()
+        try:
+            # Straight to aiormq, the layer aio-pika's Exchange.publish ends in: it is on every
+            # request's path, and the Message and Exchange objects in between only copy fields.
             confirmation = await channel.basic_publish(
                 body,
                 exchange=exchange,
                 routing_key=routing_key,
                 properties=properties,
                 mandatory=mandatory,
-                timeout=self._confirm_timeout,
-                # The confirm below implies the frames were written; no need to wait for both.
+                # The confirm implies the frames were written; no need to wait for both.
                 wait=False,
             )
-            metrics.BROKER_CONFIRM_LATENCY.labels(exchange or "(default)").observe(
-                time.perf_counter() - started
-            )
-        except (*CONNECTION_EXCEPTIONS, TimeoutError, asyncio.CancelledError) as exc:
+        except (*CONNECTION_EXCEPTIONS, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _current_task_cancelling():
                 raise
-            raise PublishFailed(f"{type(exc).__name__} publishing to {exchange}") from exc
+            attempt.failed(type(exc).__name__, lost_connection=channel.connection.is_closed)
+            return False
+        if isinstance(confirmation, Basic.Ack):
+            return True
+        if isinstance(confirmation, Basic.Nack):
+            attempt.failed("nack", lost_connection=False)
+            return False
         # A returned (unroutable) message is confirmed too: only a plain ack means durable.
-        if not isinstance(confirmation, Basic.Ack):
-            raise PublishFailed(f"message to {exchange}/{routing_key} was not routed")
+        raise PublishFailed(f"message to {exchange}/{routing_key} was not routed")
+
+    async def _confirm_channel(self) -> aiormq.Channel:
+        """A channel in confirm mode on the current connection, opened once per connection."""
+        async with self._channel_lock:
+            channel = self._channel
+            if channel is None or channel.is_closed:
+                connection = await self._broker.current()
+                assert connection.transport is not None
+                opened = await connection.transport.connection.channel(publisher_confirms=True)
+                assert isinstance(opened, aiormq.Channel)  # the abstract type lacks ``wait``
+                self._channel = channel = opened
+            return channel
+
+
+class _Attempt:
+    """What went wrong with a publish so far, and how long to wait before the next try."""
+
+    def __init__(self) -> None:
+        self.last_error: str | None = None
+        self.pause = 0.0
+
+    def failed(self, error: str, *, lost_connection: bool) -> None:
+        self.last_error = error
+        # A lost connection is replaced at once (the wait is for the next one); a nack or a
+        # closed channel on a live connection is retried after a pause, not in a tight loop.
+        self.pause = 0.0 if lost_connection else _RETRY_PAUSE
 
 
 def _current_task_cancelling() -> bool:

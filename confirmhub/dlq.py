@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, BrokerHeaders, ConfirmingPublisher
 
@@ -61,9 +61,7 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
     )
 
 
-async def list_dead_letters(
-    connection: AbstractRobustConnection, *, limit: int
-) -> list[DeadLetter]:
+async def list_dead_letters(connection: AbstractConnection, *, limit: int) -> list[DeadLetter]:
     """Up to ``limit`` dead letters, left in the queue."""
     channel = await connection.channel()
     try:
@@ -81,7 +79,7 @@ async def list_dead_letters(
 
 
 async def replay_dead_letters(
-    connection: AbstractRobustConnection,
+    connection: AbstractConnection,
     publisher: ConfirmingPublisher,
     *,
     message_ids: Collection[str] | None,

@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import ChannelPreconditionFailed
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from confirmhub.broker import connect, declare_topology
+from confirmhub.broker import declare_topology
+from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.db.engine import create_engine
 from confirmhub.db.migrate import current_revision, head_revision
 from confirmhub.errors import BrokerUnavailable, DatabaseUnavailable
@@ -42,19 +43,29 @@ async def open_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def open_broker(settings: Settings) -> AsyncIterator[AbstractRobustConnection]:
-    """A robust broker connection with the topology declared."""
-    connection = await connect(settings.amqp_url.get_secret_value())
-    try:
-        channel: AbstractChannel = await connection.channel()
-        try:
+async def open_broker(settings: Settings, *, role: str) -> AsyncIterator[BrokerConnection]:
+    """A connection to a node of the configured broker, the topology declared on each.
+
+    ``role`` names the connection in RabbitMQ's connection list (``confirmhub <role>``).
+    """
+    broker = BrokerConnection(
+        broker_nodes(settings.amqp_url.get_secret_value()), name=f"confirmhub {role}"
+    )
+
+    async def declare(connection: AbstractConnection) -> None:
+        # On every connection, not only the first: a queue deleted meanwhile comes back.
+        async with connection.channel() as channel:
             await declare_topology(channel, retry_delays=settings.worker_retry_delays)
+
+    await broker.open()
+    try:
+        try:
+            await broker.on_each_connection(declare)
         except ChannelPreconditionFailed as exc:
             raise BrokerUnavailable(
                 f"RabbitMQ refused the topology ({exc}); a queue or exchange exists with "
                 "other arguments: delete it, or point CONFIRMHUB_AMQP_URL at another vhost"
             ) from exc
-        await channel.close()
-        yield connection
+        yield broker
     finally:
-        await connection.close()
+        await broker.close()

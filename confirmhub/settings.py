@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from confirmhub.broker_connection import broker_nodes
 from confirmhub.crypto import fernet_keys
 from confirmhub.redact import redact_url
 from schemas.events import CallOutcome
@@ -18,8 +19,12 @@ DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 class Settings(BaseSettings):
     """Runtime configuration read from the environment (prefix ``CONFIRMHUB_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="CONFIRMHUB_", extra="ignore", frozen=True)
+    # No input in validation errors: a mistyped value may be a secret, or hold one.
+    model_config = SettingsConfigDict(
+        env_prefix="CONFIRMHUB_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
+    # One URL per RabbitMQ cluster node, comma-separated.
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///confirmhub.db")
     host: str = "127.0.0.1"
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=8, ge=1, le=100)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_nodes(cls, value: SecretStr) -> SecretStr:
+        broker_nodes(value.get_secret_value())  # ValueError naming the malformed one
+        return value
+
     @field_validator("secrets_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -87,8 +98,11 @@ class Settings(BaseSettings):
         """The effective configuration with every secret and URL password masked."""
         view: dict[str, object] = {}
         for name, value in self.model_dump().items():
-            if name in {"amqp_url", "database_url"}:
-                view[name] = redact_url(getattr(self, name).get_secret_value())
+            if name == "amqp_url":
+                nodes = self.amqp_url.get_secret_value().split(",")
+                view[name] = ",".join(redact_url(node.strip()) for node in nodes)
+            elif name == "database_url":
+                view[name] = redact_url(self.database_url.get_secret_value())
             elif isinstance(value, SecretStr):
                 view[name] = "**********"
             elif name == "bitrix24_application_tokens":

@@ -64,11 +64,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with open_broker(settings) as connection:
-        channel = await connection.channel(publisher_confirms=True)
-        app[BROKER] = connection
+    async with open_broker(settings, role="receiver") as broker:
+        app[BROKER] = broker
         app[PUBLISHER] = ConfirmingPublisher(
-            channel, confirm_timeout=settings.publish_confirm_timeout
+            broker, confirm_timeout=settings.publish_confirm_timeout
         )
         app[CDR_QUEUE] = InboundQueue(
             app[PUBLISHER], routing_key=MCN_CDR_ROUTING_KEY, codec=CDR_MESSAGES

@@ -32,17 +32,18 @@ async def _database_check(request: web.Request) -> str | None:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the broker is connected and the database reachable and migrated."""
+    """Ready when the broker is connected and the database reachable and migrated; names
+    the broker node this receiver publishes to."""
     checks: dict[str, str] = {}
-    broker_down = not request.app[BROKER].connected.is_set()
-    checks["broker"] = "down: not connected" if broker_down else "ok"
+    broker = request.app[BROKER]
+    node = broker.node.name if broker.connected.is_set() and broker.node is not None else None
+    checks["broker"] = "ok" if node else "down: connecting to another node"
     database_problem = await _database_check(request)
     checks["database"] = database_problem or "ok"
-    ready = not broker_down and database_problem is None
+    ready = node is not None and database_problem is None
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "broker_node": node}
     return web.Response(
-        status=200 if ready else 503,
-        body=orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks}),
-        content_type="application/json",
+        status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json"
     )
 
 

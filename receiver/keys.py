@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from confirmhub.broker import ConfirmingPublisher
+from confirmhub.broker_connection import BrokerConnection
 from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.settings import Settings
@@ -21,7 +21,7 @@ STORE = web.AppKey("store", Store)
 PUBLISHER = web.AppKey("publisher", ConfirmingPublisher)
 CDR_QUEUE = web.AppKey("cdr_queue", InboundQueue[InboundCdr])
 METHOD_CONFIRM_QUEUE = web.AppKey("method_confirm_queue", InboundQueue[InboundMethodConfirm])
-BROKER = web.AppKey("broker", AbstractRobustConnection)
+BROKER = web.AppKey("broker", BrokerConnection)
 MCN_CLIENT = web.AppKey("mcn_client", McnClient)
 PORTALS = web.AppKey("portals", PortalDirectory)
 RELAY = web.AppKey("relay", OutboxRelay)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from schemas.base import OwnModel
 
 
@@ -38,3 +40,7 @@ class Readiness(OwnModel):
 
     status: Literal["ready", "not ready"]
     checks: dict[str, str]
+    broker_node: str | None = Field(
+        description="The RabbitMQ node (host:port) this receiver publishes to; null while it "
+        "connects to another"
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from confirmhub.errors import ConfirmhubError, DatabaseUnavailable
+from confirmhub.errors import BrokerUnavailable, ConfirmhubError, DatabaseUnavailable
 from confirmhub.logs import configure_logging
 from confirmhub.redact import redact_url
 from confirmhub.settings import Settings
@@ -67,11 +67,24 @@ def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 async def _dlq(settings: Settings, args: argparse.Namespace) -> None:
+    from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+    try:
+        await _dlq_on_broker(settings, args)
+    except CONNECTION_EXCEPTIONS as exc:
+        # Unacknowledged, whatever was being read stays in the queue: running again is safe.
+        raise BrokerUnavailable(
+            f"lost the connection to RabbitMQ ({type(exc).__name__}); run the command again"
+        ) from exc
+
+
+async def _dlq_on_broker(settings: Settings, args: argparse.Namespace) -> None:
     from confirmhub.broker import ConfirmingPublisher
     from confirmhub.dlq import list_dead_letters, replay_dead_letters
     from confirmhub.resources import open_broker
 
-    async with open_broker(settings) as connection:
+    async with open_broker(settings, role="dlq") as broker:
+        connection = await broker.current()
         if args.dlq_command == "list":
             letters = await list_dead_letters(connection, limit=args.limit)
             if args.json:
@@ -84,10 +97,7 @@ async def _dlq(settings: Settings, args: argparse.Namespace) -> None:
                     f"\tat={letter.dead_lettered_at}\tdetail={letter.detail}"
                 )
             return
-        publisher = ConfirmingPublisher(
-            await connection.channel(publisher_confirms=True),
-            confirm_timeout=settings.publish_confirm_timeout,
-        )
+        publisher = ConfirmingPublisher(broker, confirm_timeout=settings.publish_confirm_timeout)
         ids = None if args.all else set(args.id)
         replayed = await replay_dead_letters(connection, publisher, message_ids=ids)
         print(f"replayed {replayed} message(s)")

@@ -78,27 +78,34 @@ async def tail_events(
     import asyncio
     import sys
 
-    from aio_pika.abc import ExchangeType
+    from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, ExchangeType
 
     from confirmhub.resources import open_broker
     from schemas.events import EVENTS_EXCHANGE
 
-    printed = 0
-    async with open_broker(settings) as connection:
+    events: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def bind(connection: AbstractConnection) -> None:
+        # An exclusive queue lives as long as its connection: bound again on each one.
         channel = await connection.channel()
         exchange = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key)
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            await events.put(message.body)
+
+        await queue.consume(deliver, no_ack=True)
+
+    printed = 0
+    async with open_broker(settings, role="tail-events") as broker:
+        await broker.on_each_connection(bind)
         print(f"listening on {EVENTS_EXCHANGE} for {routing_key!r}", file=sys.stderr, flush=True)
-        async with queue.iterator() as messages:
-            try:
-                async with asyncio.timeout(seconds):
-                    async for message in messages:
-                        await message.ack()
-                        print(message.body.decode(), flush=True)
-                        printed += 1
-                        if count is not None and printed >= count:
-                            break
-            except TimeoutError:
-                pass
+        try:
+            async with asyncio.timeout(seconds):
+                while count is None or printed < count:
+                    print((await events.get()).decode(), flush=True)
+                    printed += 1
+        except TimeoutError:
+            pass
     return printed

@@ -19,6 +19,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, WORKER_QUEUES, declare_topology
+from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.db.engine import create_engine
 from confirmhub.db.migrate import upgrade_to_head
 from confirmhub.db.tables import metadata
@@ -154,6 +155,15 @@ async def amqp(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
     await channel.close()
     yield connection
     await connection.close()
+
+
+@pytest.fixture
+async def broker(amqp_url: str, amqp: AbstractRobustConnection) -> AsyncIterator[BrokerConnection]:
+    """confirmhub's own broker connection, to the session's vhost (topology declared)."""
+    broker = BrokerConnection(broker_nodes(amqp_url), name="confirmhub test")
+    await broker.open()
+    yield broker
+    await broker.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, ExchangeType
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import DEAD_LETTER_QUEUE, MCN_CDR_QUEUE, ConfirmingPublisher
+from confirmhub.broker_connection import BrokerConnection
 from confirmhub.settings import Settings
 from receiver.webhooks.inbound_queue import InboundQueue
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY, InboundMethodConfirm
@@ -48,11 +49,9 @@ async def publish_inbound(channel: AbstractChannel, body: bytes, message_id: str
 
 
 async def test_requests_accepted_while_a_publish_is_in_flight_share_one_message(
-    amqp: aio_pika.abc.AbstractRobustConnection, channel: AbstractChannel, settings: Settings
+    broker: BrokerConnection, channel: AbstractChannel, settings: Settings
 ) -> None:
-    publisher = ConfirmingPublisher(
-        await amqp.channel(publisher_confirms=True), confirm_timeout=5.0
-    )
+    publisher = ConfirmingPublisher(broker, confirm_timeout=5.0)
     queue = InboundQueue(
         publisher, routing_key=MCN_CDR_ROUTING_KEY, codec=CDR_MESSAGES, max_in_flight=1
     )

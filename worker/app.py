@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -12,7 +11,6 @@ from functools import partial
 
 import aiohttp
 import structlog
-from aio_pika.abc import AbstractQueue
 from pydantic import ValidationError
 
 from confirmhub.batching import Coalescer
@@ -25,6 +23,7 @@ from confirmhub.settings import Settings
 from schemas.bitrix24 import InboundMethodConfirm
 from schemas.inbound import CDR_MESSAGES, METHOD_CONFIRM_MESSAGES, InboundCdr, InboundCodec, Item
 from worker.consumer import Consumer, describe_error
+from worker.consuming import QueueConsumers
 from worker.errors import SplitMessage
 from worker.method_confirmations import record_method_decision
 from worker.password_calls import CdrRecorded, record_cdrs
@@ -161,16 +160,13 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
     """Consume until the block exits, then stop taking messages and settle those in flight."""
     async with (
         open_database(settings) as engine,
-        open_broker(settings) as connection,
+        open_broker(settings, role="worker") as broker,
         # A fresh connection per SMS: a POST on a pooled connection the provider has just
         # closed fails after it may have been sent, and such a send is never repeated.
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
     ):
         store = Store(engine)
-        publisher = ConfirmingPublisher(
-            await connection.channel(publisher_confirms=True),
-            confirm_timeout=settings.publish_confirm_timeout,
-        )
+        publisher = ConfirmingPublisher(broker, confirm_timeout=settings.publish_confirm_timeout)
         relay = OutboxRelay(store, publisher)
         fallback = SmsFallback(
             store=store,
@@ -180,37 +176,37 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
             timeout=settings.sms_timeout,
             lease=settings.sms_claim_lease,
         )
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=settings.worker_prefetch)
-        consumers: list[tuple[AbstractQueue, str, Consumer]] = []
-        for queue_name, handler in queue_handlers(store, relay, fallback, settings).items():
-            # Declared (passively), not fetched: only a declared queue is restored with its
-            # consumer when the robust connection comes back after a broker restart.
-            queue = await channel.declare_queue(queue_name, passive=True)
-            consumer = Consumer(
-                queue_name=queue_name,
-                handler=handler,
-                publisher=publisher,
-                retry_delays=settings.worker_retry_delays,
-                max_attempts=settings.worker_max_attempts,
-            )
-            consumers.append((queue, await queue.consume(consumer.on_message), consumer))
+        consumers = QueueConsumers(
+            broker,
+            {
+                queue_name: Consumer(
+                    queue_name=queue_name,
+                    handler=handler,
+                    publisher=publisher,
+                    retry_delays=settings.worker_retry_delays,
+                    max_attempts=settings.worker_max_attempts,
+                )
+                for queue_name, handler in queue_handlers(store, relay, fallback, settings).items()
+            },
+            prefetch=settings.worker_prefetch,
+            retry_delays=settings.worker_retry_delays,
+        )
+        await consumers.start()
         background = [
             asyncio.create_task(relay.run(settings.outbox_relay_interval)),
             asyncio.create_task(fallback.send_due(settings.sms_resume_interval)),
         ]
-        log.info("worker.started", queues=list(WORKER_QUEUES), prefetch=settings.worker_prefetch)
+        log.info(
+            "worker.started",
+            queues=list(WORKER_QUEUES),
+            prefetch=settings.worker_prefetch,
+            broker_node=broker.node.name if broker.node else None,
+        )
         try:
             yield
         finally:
             for task in background:
                 task.cancel()
-            for consumed, consumer_tag, _ in consumers:
-                with contextlib.suppress(Exception):
-                    await consumed.cancel(consumer_tag)
-            for _, _, consumer in consumers:
-                await consumer.drain(grace=_DRAIN_TIMEOUT)
+            await consumers.stop(grace=_DRAIN_TIMEOUT)
             await asyncio.gather(*background, return_exceptions=True)
-            # Closing the channel returns any unacknowledged message to the queue.
-            await channel.close()
             log.info("worker.stopped")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 
@@ -71,7 +72,10 @@ class Consumer:
       to the retry queue of the next backoff delay, then ack; after ``max_attempts`` it is
       dead-lettered as ``retries-exhausted``;
     - no copy could be made (broker gone) → nack with requeue, so nothing is lost; the
-      quorum queue's delivery limit still ends a message that crashes workers.
+      quorum queue's delivery limit still ends a message that crashes workers;
+    - the ack or nack cannot be sent (the connection was lost meanwhile) → nothing more: the
+      broker redelivers the message on the next connection, and the handlers' conditional
+      updates turn its second processing into a no-op.
     """
 
     def __init__(
@@ -138,7 +142,7 @@ class Consumer:
                 log.exception("message.unexpected_error", error=describe_error(exc))
             result = await self._retry_later(message, exc, attempt=attempt + 1)
         else:
-            await message.ack()
+            await _settle(message, requeue=None)
         finally:
             elapsed = time.perf_counter() - started
             metrics.MESSAGES_PROCESSED.labels(self._queue_name, result).inc()
@@ -217,7 +221,18 @@ class Consumer:
                 )
             )
         except ServiceUnavailable:
-            await message.nack(requeue=True)
+            await _settle(message, requeue=True)
             return False
-        await message.ack()
+        await _settle(message, requeue=None)
         return True
+
+
+async def _settle(message: AbstractIncomingMessage, *, requeue: bool | None) -> None:
+    """Ack (``requeue`` None) or nack; a channel gone meanwhile means a redelivery instead."""
+    try:
+        if requeue is None:
+            await message.ack()
+        else:
+            await message.nack(requeue=requeue)
+    except CONNECTION_EXCEPTIONS as exc:
+        log.warning("message.settle_lost", error=type(exc).__name__, redelivered_later=True)

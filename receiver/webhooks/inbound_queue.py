@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic
 
 from confirmhub.batching import Coalescer
 from confirmhub.broker import ConfirmingPublisher
+from confirmhub.errors import PublishFailed
 from schemas.inbound import INBOUND_EXCHANGE, InboundCodec, Item
 
 # Publishes awaiting their confirm at once; a request arriving while all are busy joins the
@@ -23,6 +25,7 @@ MAX_REQUESTS_PER_MESSAGE = 64
 class _Accepted:
     request_id: str
     encoded: list[bytes]
+    deadline: float
 
 
 class InboundQueue(Generic[Item]):
@@ -34,6 +37,12 @@ class InboundQueue(Generic[Item]):
     request's items always travel in one message, and each request returns only once the
     broker confirmed the message holding them. Each request's items are encoded in its own
     call, so one that cannot be encoded fails that request alone, never its group.
+
+    No request waits longer than the publisher's confirm timeout, counted from its arrival,
+    whether it waits behind an earlier message or for its own: when the deadline passes, it
+    fails with PublishFailed (a 503) and is left out of any message not yet started. A
+    message in flight keeps trying (on another node, after a failover) until the last
+    deadline of the requests it carries.
     """
 
     def __init__(
@@ -54,12 +63,20 @@ class InboundQueue(Generic[Item]):
 
     async def put(self, request_id: str, items: Sequence[Item]) -> None:
         """Queue one request's items durably; PublishFailed if the broker did not confirm."""
+        deadline = asyncio.get_running_loop().time() + self._publisher.confirm_timeout
         encoded = [self._codec.encode_item(item) for item in items]
-        await self._messages(_Accepted(request_id=request_id, encoded=encoded))
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._messages(
+                    _Accepted(request_id=request_id, encoded=encoded, deadline=deadline)
+                )
+        except TimeoutError as exc:
+            raise PublishFailed("the broker did not confirm the request in time") from exc
 
     async def _publish(self, requests: Sequence[_Accepted]) -> list[None]:
         first = requests[0].request_id
         await self._publisher.publish(
+            deadline=max(request.deadline for request in requests),
             exchange=INBOUND_EXCHANGE,
             routing_key=self._routing_key,
             body=self._codec.join([item for request in requests for item in request.encoded]),

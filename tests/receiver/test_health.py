@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from confirmhub.db.engine import create_engine
 from confirmhub.settings import Settings
 
 
-async def test_alive_and_ready(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_alive_and_ready(client: TestClient, amqp_url: str) -> None:  # type: ignore[type-arg]
     alive = await client.get("/healthz")
     assert (alive.status, await alive.json()) == (200, {"status": "ok"})
     ready = await client.get("/readyz")
@@ -17,6 +18,8 @@ async def test_alive_and_ready(client: TestClient) -> None:  # type: ignore[type
     assert await ready.json() == {
         "status": "ready",
         "checks": {"broker": "ok", "database": "ok"},
+        # The node it publishes to, by host and port only: no credentials.
+        "broker_node": f"{URL(amqp_url).host}:{URL(amqp_url).port}",
     }
 
 
