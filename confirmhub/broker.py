@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from aio_pika.abc import (
     FieldValue,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelPreconditionFailed
+from aiormq.exceptions import DeliveryError, PublishError
 from pamqp.commands import Basic
 
 from confirmhub import metrics
@@ -133,7 +135,7 @@ class ConfirmingPublisher:
     for the confirm. A connection lost before the confirm came back is not a failure yet: the
     message is published again on the connection to the next node, and what counts is the
     confirm from there (a copy the lost node had taken is a duplicate, which workers
-    tolerate). A nack is retried the same way; only an unroutable message fails at once.
+    tolerate). A nack is retried on a new channel; only an unroutable message fails at once.
     """
 
     def __init__(self, broker: BrokerConnection, *, confirm_timeout: float) -> None:
@@ -141,6 +143,7 @@ class ConfirmingPublisher:
         self.confirm_timeout = confirm_timeout
         self._channel: aiormq.Channel | None = None
         self._channel_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def publish(
         self,
@@ -213,18 +216,31 @@ class ConfirmingPublisher:
                 # The confirm implies the frames were written; no need to wait for both.
                 wait=False,
             )
+        except PublishError as exc:
+            # Returned: no queue takes it (mandatory). Publishing again would change nothing.
+            raise PublishFailed(f"message to {exchange}/{routing_key} was not routed") from exc
+        except DeliveryError:
+            # A nack. Just after a failover, a channel opened before the queue's new leader was
+            # known nacks every publish: the next attempt takes a new channel.
+            self._retire(channel)
+            attempt.failed("nack", lost_connection=False)
+            return False
         except (*CONNECTION_EXCEPTIONS, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _current_task_cancelling():
                 raise
             attempt.failed(type(exc).__name__, lost_connection=channel.connection.is_closed)
             return False
-        if isinstance(confirmation, Basic.Ack):
-            return True
-        if isinstance(confirmation, Basic.Nack):
-            attempt.failed("nack", lost_connection=False)
-            return False
-        # A returned (unroutable) message is confirmed too: only a plain ack means durable.
-        raise PublishFailed(f"message to {exchange}/{routing_key} was not routed")
+        if not isinstance(confirmation, Basic.Ack):
+            raise PublishFailed(f"unexpected confirm {confirmation!r} from RabbitMQ")
+        return True
+
+    def _retire(self, channel: aiormq.Channel) -> None:
+        """Stop using ``channel``, closing it in the background."""
+        if self._channel is channel:
+            self._channel = None
+            closing = asyncio.create_task(_close_channel(channel))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _confirm_channel(self) -> aiormq.Channel:
         """A channel in confirm mode on the current connection, opened once per connection."""
@@ -251,6 +267,11 @@ class _Attempt:
         # A lost connection is replaced at once (the wait is for the next one); a nack or a
         # closed channel on a live connection is retried after a pause, not in a tight loop.
         self.pause = 0.0 if lost_connection else _RETRY_PAUSE
+
+
+async def _close_channel(channel: aiormq.Channel) -> None:
+    with contextlib.suppress(*CONNECTION_EXCEPTIONS, TimeoutError):
+        await asyncio.wait_for(channel.close(), timeout=5)
 
 
 def _current_task_cancelling() -> bool:

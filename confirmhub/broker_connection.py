@@ -42,15 +42,18 @@ MAX_BACKOFF = 5.0
 ConnectionSetup = Callable[[AbstractConnection], Awaitable[None]]
 
 
-class _OwnAttemptsReported(logging.Filter):
-    """Drops aiormq's line for each failed connection attempt: the rotation reports its
-    attempts itself, once per round, where trying the next node is the normal course."""
+class _ReportedHere(logging.Filter):
+    """Drops aiormq's lines for what this module reports itself, in its own terms: a failed
+    connection attempt (trying the next node is the normal course) and a lost connection
+    (with a traceback of aiormq's reader, where one line says it all)."""
+
+    _OWN = ("error when creating transport", "Cancelling cause reader exited abnormally")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("error when creating transport")
+        return not str(record.msg).startswith(self._OWN)
 
 
-logging.getLogger("aiormq.connection").addFilter(_OwnAttemptsReported())
+logging.getLogger("aiormq.connection").addFilter(_ReportedHere())
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,12 @@ class BrokerConnection:
             await asyncio.wait([closing, lost], return_when=asyncio.FIRST_COMPLETED)
             lost.cancel()
             self.connected.clear()
-            log.warning("broker.connection_lost", node=self._node_name(), connection=self._name)
+            log.warning(
+                "broker.connection_lost",
+                node=self._node_name(),
+                connection=self._name,
+                reason=_reason(closing),
+            )
             # Closing a half-dead connection can take a while: not in the way of the next.
             closing_task = asyncio.create_task(_close_quietly(connection))
             self._closing.add(closing_task)
@@ -233,6 +241,16 @@ class BrokerConnection:
 
     def _node_name(self) -> str | None:
         return self.node.name if self.node is not None else None
+
+
+def _reason(closing: asyncio.Future[object]) -> str:
+    if not closing.done():
+        return "found unusable"
+    if closing.cancelled() or closing.exception() is None:
+        return "closed"
+    exc = closing.exception()
+    # aiormq's messages name the socket error or the broker's close reason, never the URL.
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 async def _close_quietly(connection: AbstractConnection) -> None:

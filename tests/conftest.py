@@ -27,6 +27,7 @@ from confirmhub.logs import configure_logging
 from confirmhub.settings import Settings
 from receiver.app import create_app
 from tests import services
+from tests.cluster import RabbitCluster
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap
 from worker.app import running_worker
@@ -85,6 +86,28 @@ def amqp_url() -> Iterator[str]:
     vhost = services.create_vhost()
     yield f"{services.AMQP_BASE}/{vhost}"
     services.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    """A private 3-node RabbitMQ cluster on loopback, for the tests that break nodes."""
+    cluster = RabbitCluster(size=3, base_dir=tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    """A private single RabbitMQ node on loopback, for the tests that restart the broker."""
+    node = RabbitCluster(size=1, base_dir=tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        node.up()
+        yield node
+    finally:
+        node.down()
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,11 @@
-"""Fault injection on the real services: worker processes, PostgreSQL and RabbitMQ outages."""
+"""Fault injection on the real services: worker processes and PostgreSQL outages (RabbitMQ's
+are on private nodes: tests/cluster.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -77,24 +77,6 @@ def postgres_stopped() -> Iterator[None]:
     finally:
         _pg_ctl("start")
         _wait_for_port(5432)
-
-
-@contextlib.contextmanager
-def rabbitmq_stopped() -> Iterator[None]:
-    """The RabbitMQ node stopped for the block, then started again as an operator would.
-
-    A whole-node restart, not ``stop_app``/``start_app``: repeated app restarts have been
-    seen to leave the quorum-queue subsystem broken on a single node.
-    """
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
-    subprocess.run([ctl, "stop"], check=True, capture_output=True, timeout=120)
-    try:
-        yield
-    finally:
-        server = shutil.which("rabbitmq-server") or "rabbitmq-server"
-        subprocess.run([server, "-detached"], check=True, capture_output=True, timeout=120)
-        _wait_for_port(5672)
-        subprocess.run([ctl, "await_startup"], check=True, capture_output=True, timeout=120)
 
 
 def _wait_for_port(port: int, timeout: float = 60) -> None:

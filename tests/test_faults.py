@@ -1,7 +1,8 @@
 """Nothing lost, nothing applied twice: crashes and outages on the real RabbitMQ and PostgreSQL.
 
 Each test breaks something for real — kills a worker with SIGKILL, stops PostgreSQL, stops
-RabbitMQ — and checks what a downstream consumer would see: one event per transition.
+RabbitMQ (a private node: tests/cluster.py) — and checks what a downstream consumer would see:
+one event per transition.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import collections
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,21 @@ import pytest
 import sqlalchemy as sa
 from aio_pika.abc import AbstractChannel, AbstractQueue, ExchangeType
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
 from confirmhub.broker import DEAD_LETTER_QUEUE
+from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.db.engine import create_engine
 from confirmhub.settings import Settings
 from schemas.events import EVENTS_EXCHANGE
 from tests import faults
+from tests.cluster import RabbitCluster
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import EventTap, eventually, take_all
 from worker.app import running_worker
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+RESTART_TAP = "test-restart-tap"
 
 
 @pytest.fixture
@@ -219,11 +224,32 @@ async def test_postgres_outage_loses_nothing(
     assert await stored_outcomes(settings) == 200
 
 
+@pytest.fixture
+async def private_node(
+    rabbit_node: RabbitCluster, settings: Settings
+) -> AsyncIterator[tuple[Settings, BrokerConnection]]:
+    """Settings on the session's private RabbitMQ node (the machine's is never restarted),
+    and a durable queue there on the events exchange, read through a connection that
+    reconnects after the restart."""
+    url = f"amqp://guest:guest@127.0.0.1:{rabbit_node.amqp_port(1)}/"
+    broker = BrokerConnection(broker_nodes(url), name="test tap")
+    await broker.open()
+    async with (await broker.current()).channel() as channel:
+        exchange = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(RESTART_TAP, durable=True)
+        await queue.purge()
+        await queue.bind(exchange, "#")
+    yield settings.model_copy(update={"amqp_url": SecretStr(url)}), broker
+    await broker.close()
+
+
 async def test_rabbitmq_restart_under_load(
-    client: TestClient,  # type: ignore[type-arg]
-    settings: Settings,
-    durable_tap: AbstractQueue,
+    make_client: Callable[[Settings], Awaitable[TestClient]],  # type: ignore[type-arg]
+    private_node: tuple[Settings, BrokerConnection],
+    rabbit_node: RabbitCluster,
 ) -> None:
+    settings, tap = private_node
+    client = await make_client(settings)
     statuses: collections.Counter[int] = collections.Counter()
     accepted: set[str] = set()
     after_restart: list[int] = []
@@ -247,7 +273,9 @@ async def test_rabbitmq_restart_under_load(
         generator = asyncio.create_task(load())
         await asyncio.sleep(1.0)
         with ReadinessProbe(client) as probe:
-            await asyncio.to_thread(_restart_rabbitmq, seconds=3.0)
+            # The whole broker goes away: a single node, stopped gracefully and started again.
+            await asyncio.to_thread(rabbit_node.stop, 1)
+            await asyncio.to_thread(rabbit_node.start, 1)
             restarted.set()
             await eventually(lambda: after_restart.count(202) >= 20, timeout=60)
             await eventually(lambda: probe.answers[-1][0] == 200, timeout=30)
@@ -258,8 +286,10 @@ async def test_rabbitmq_restart_under_load(
         seen: set[str] = set()
 
         async def every_accepted_processed() -> bool:
-            while (message := await durable_tap.get(no_ack=True, fail=False)) is not None:
-                seen.add(json.loads(message.body)["data"]["verification_call_uuid"])
+            async with (await tap.current()).channel() as channel:
+                queue = await channel.get_queue(RESTART_TAP, ensure=False)
+                while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                    seen.add(json.loads(message.body)["data"]["verification_call_uuid"])
             return accepted <= seen
 
         await eventually(every_accepted_processed, timeout=60)
@@ -268,13 +298,6 @@ async def test_rabbitmq_restart_under_load(
     # A 503 whose message reached the queue before the connection broke may be processed
     # too: the sender retries it anyway, and the worker deduplicates.
     assert accepted <= seen
-
-
-def _restart_rabbitmq(*, seconds: float) -> None:
-    import time
-
-    with faults.rabbitmq_stopped():
-        time.sleep(seconds)
 
 
 async def test_exhausted_retries_are_dead_lettered_then_replayed(
