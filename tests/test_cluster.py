@@ -26,9 +26,13 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, ExchangeType
 from pydantic import SecretStr
-from yarl import URL
 
-from confirmhub.broker import DEAD_LETTER_QUEUE, MCN_CDR_QUEUE, quorum_arguments
+from confirmhub.broker import (
+    DEAD_LETTER_QUEUE,
+    MCN_CDR_QUEUE,
+    ConfirmingPublisher,
+    quorum_arguments,
+)
 from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.settings import Settings
 from schemas.events import EVENTS_EXCHANGE
@@ -67,7 +71,7 @@ class Services:
         """Wait until the receiver is ready and the worker consumes."""
         deadline = time.monotonic() + 90
         while not self._receiver_ready() or "worker.started" not in self.logs[1].read_text():
-            assert self.still_running(), self.logs[0].read_text()[-2000:]
+            assert self.still_running(), "".join(log.read_text()[-3000:] for log in self.logs)
             assert time.monotonic() < deadline, "the services did not start"
             time.sleep(0.2)
 
@@ -105,6 +109,7 @@ class Deployment:
     """A receiver and a worker configured with every node of the cluster."""
 
     cluster: RabbitCluster
+    vhost: str
     settings: Settings
     services: Services
 
@@ -135,7 +140,7 @@ def deployment(
     services = Services(settings, tmp_path_factory.mktemp("failover"))
     try:
         services.wait_ready()
-        yield Deployment(rabbit_cluster, settings, services)
+        yield Deployment(rabbit_cluster, vhost, settings, services)
     finally:
         exits = services.stop()
     assert exits == [0, 0], "a service did not shut down cleanly"
@@ -253,8 +258,7 @@ async def test_the_worker_queue_leader_killed_then_restarted(
     deployment: Deployment, tap: tuple[BrokerConnection, str]
 ) -> None:
     async def outage(_services: Services, outages: Outages) -> None:
-        vhost = URL(deployment.settings.amqp_url.get_secret_value().split(",")[0]).path[1:]
-        leader = await asyncio.to_thread(outages.cluster.leader, MCN_CDR_QUEUE, vhost)
+        leader = await asyncio.to_thread(outages.cluster.leader, MCN_CDR_QUEUE, deployment.vhost)
         await outages.lose(leader, "kill")
 
     await run_under_load(deployment, tap, outage)
@@ -282,6 +286,42 @@ async def test_two_nodes_killed_in_turn(
         await outages.lose(second, "kill")
 
     await run_under_load(deployment, tap, outage)
+
+
+async def test_a_publish_right_after_its_queue_leader_died_is_confirmed(
+    deployment: Deployment,
+) -> None:
+    cluster = deployment.cluster
+    broker = BrokerConnection(
+        broker_nodes(deployment.settings.amqp_url.get_secret_value()), name="test publisher"
+    )
+    await broker.open()
+    assert broker.node is not None
+    node = cluster.node_of(broker.node.name)
+    queue = f"test-leader-{secrets.token_hex(4)}"
+    try:
+        # Declared through this node, the queue is led from it.
+        async with (await broker.current()).channel() as channel:
+            await channel.declare_queue(queue, durable=True, arguments=quorum_arguments())
+        assert await asyncio.to_thread(cluster.leader, queue, deployment.vhost) == node
+        publisher = ConfirmingPublisher(broker, confirm_timeout=CONFIRM_TIMEOUT)
+        name = broker.node.name
+
+        def moved() -> bool:
+            current = broker.node
+            return broker.connected.is_set() and current is not None and current.name != name
+
+        killing = asyncio.create_task(asyncio.to_thread(cluster.kill, node))
+        await eventually(moved, interval=0.005)
+        # The connection moved to a surviving node at once; a channel opened there before the
+        # queue's new leader is known nacks every publish: the publisher must take a new one.
+        await publisher.publish(exchange="", routing_key=queue, body=b"{}", message_id="m")
+        await killing
+    finally:
+        await asyncio.to_thread(cluster.start, node)
+        async with (await broker.current()).channel() as channel:
+            await channel.queue_delete(queue)
+        await broker.close()
 
 
 def test_no_node_password_in_config_or_errors(deployment: Deployment) -> None:
