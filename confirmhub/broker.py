@@ -246,7 +246,7 @@ class ConfirmingPublisher:
         """A channel in confirm mode on the current connection, opened once per connection."""
         async with self._channel_lock:
             channel = self._channel
-            if channel is None or channel.is_closed:
+            if channel is None or channel.is_closed or channel.connection.is_closed:
                 connection = await self._broker.current()
                 assert connection.transport is not None
                 opened = await connection.transport.connection.channel(publisher_confirms=True)

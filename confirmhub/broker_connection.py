@@ -30,8 +30,9 @@ from confirmhub.errors import BrokerUnavailable
 log = structlog.get_logger("confirmhub.broker")
 
 # Seconds between heartbeats unless a URL sets ``heartbeat``: the broker drops a silent client
-# after two missed ones, and the client notices a silent broker within a few (aiormq waits
-# three intervals); RabbitMQ advises against values under 5.
+# after two intervals (10 s), the client a silent broker after (interval + 1) * 3 (18 s, as
+# aiormq counts); RabbitMQ advises against values under 5, which risk false alarms. A dead
+# node's closed socket is noticed at once: heartbeats are for a node that hangs.
 DEFAULT_HEARTBEAT = 5
 # One node's TCP connect and AMQP handshake; a node that takes longer is skipped for the next.
 CONNECT_TIMEOUT = 3.0
@@ -213,6 +214,12 @@ class BrokerConnection:
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.warning("broker.setup_failed", node=self._node_name(), error=type(exc).__name__)
                 return False
+            except Exception as exc:
+                # A bug, logged with its traceback; the rotation must go on all the same.
+                log.exception(
+                    "broker.setup_failed", node=self._node_name(), error=type(exc).__name__
+                )
+                return False
         return True
 
     async def _connect_round(self, failures: list[str]) -> AbstractConnection | None:
@@ -226,7 +233,7 @@ class BrokerConnection:
                     timeout=CONNECT_TIMEOUT,
                     client_properties={"connection_name": self._name},
                 )
-            except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
+            except Exception as exc:  # whatever it was, the next node may do
                 failures.append(f"{node.name}: {type(exc).__name__}")
                 continue
             # ``_next`` now points past this node: once it is lost, the others come first.

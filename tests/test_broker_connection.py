@@ -117,6 +117,22 @@ async def test_a_lost_node_is_left_for_the_next_at_once_and_backoff_comes_only_w
         await broker.close()
 
 
+async def test_a_node_that_hangs_is_left_once_its_heartbeats_stop(
+    amqp_url: str, nodes: list[TcpProxy]
+) -> None:
+    urls = ",".join(node.url(amqp_url) + "?heartbeat=1" for node in nodes)
+    broker = BrokerConnection(broker_nodes(urls), name="confirmhub test")
+    await broker.open()
+    try:
+        hung = on(nodes, broker)
+        hung.freeze()  # the socket stays open: only the missing heartbeats tell
+        await eventually(
+            lambda: broker.connected.is_set() and on(nodes, broker) != hung, timeout=30
+        )
+    finally:
+        await broker.close()
+
+
 async def test_no_node_answering_at_start_is_one_clear_error(amqp_url: str) -> None:
     urls = ",".join(f"amqp://guest:pw-{n}@127.0.0.1:{free_port()}/" for n in range(3))
     with pytest.raises(BrokerUnavailable, match="any of 3 node") as refused:
