@@ -173,11 +173,13 @@ class ConfirmingPublisher:
             timestamp=dt.datetime.now(dt.UTC),
             app_id="confirmhub",
         )
-        own_deadline = asyncio.get_running_loop().time() + self.confirm_timeout
+        until = asyncio.get_running_loop().time() + self.confirm_timeout
+        if deadline is not None:
+            until = min(until, deadline)
         started = time.perf_counter()
         attempt = _Attempt()
         try:
-            async with asyncio.timeout_at(min(own_deadline, deadline or own_deadline)):
+            async with asyncio.timeout_at(until):
                 while not await self._publish_once(
                     body, exchange, routing_key, properties, mandatory, attempt
                 ):

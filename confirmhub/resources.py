@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aio_pika.abc import AbstractConnection
-from aio_pika.exceptions import ChannelPreconditionFailed
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelPreconditionFailed
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confirmhub.broker import declare_topology
@@ -65,6 +65,11 @@ async def open_broker(settings: Settings, *, role: str) -> AsyncIterator[BrokerC
             raise BrokerUnavailable(
                 f"RabbitMQ refused the topology ({exc}); a queue or exchange exists with "
                 "other arguments: delete it, or point CONFIRMHUB_AMQP_URL at another vhost"
+            ) from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ failed while the topology was declared ({type(exc).__name__}); "
+                "start again"
             ) from exc
         yield broker
     finally:

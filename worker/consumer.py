@@ -142,7 +142,7 @@ class Consumer:
                 log.exception("message.unexpected_error", error=describe_error(exc))
             result = await self._retry_later(message, exc, attempt=attempt + 1)
         else:
-            await _settle(message, requeue=None)
+            await _unless_connection_lost(message.ack())
         finally:
             elapsed = time.perf_counter() - started
             metrics.MESSAGES_PROCESSED.labels(self._queue_name, result).inc()
@@ -221,18 +221,15 @@ class Consumer:
                 )
             )
         except ServiceUnavailable:
-            await _settle(message, requeue=True)
+            await _unless_connection_lost(message.nack(requeue=True))
             return False
-        await _settle(message, requeue=None)
+        await _unless_connection_lost(message.ack())
         return True
 
 
-async def _settle(message: AbstractIncomingMessage, *, requeue: bool | None) -> None:
-    """Ack (``requeue`` None) or nack; a channel gone meanwhile means a redelivery instead."""
+async def _unless_connection_lost(settling: Awaitable[None]) -> None:
+    """Send an ack or nack; its channel gone meanwhile means a redelivery instead."""
     try:
-        if requeue is None:
-            await message.ack()
-        else:
-            await message.nack(requeue=requeue)
+        await settling
     except CONNECTION_EXCEPTIONS as exc:
         log.warning("message.settle_lost", error=type(exc).__name__, redelivered_later=True)

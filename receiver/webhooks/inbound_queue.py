@@ -76,7 +76,6 @@ class InboundQueue(Generic[Item]):
     async def _publish(self, requests: Sequence[_Accepted]) -> list[None]:
         first = requests[0].request_id
         await self._publisher.publish(
-            deadline=max(request.deadline for request in requests),
             exchange=INBOUND_EXCHANGE,
             routing_key=self._routing_key,
             body=self._codec.join([item for request in requests for item in request.encoded]),
@@ -84,5 +83,6 @@ class InboundQueue(Generic[Item]):
             message_id=first if len(requests) == 1 else f"{first}+{len(requests) - 1}",
             message_type=self._routing_key,
             correlation_id=first if len(requests) == 1 else None,
+            deadline=max(request.deadline for request in requests),
         )
         return [None] * len(requests)
