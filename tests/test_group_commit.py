@@ -73,11 +73,9 @@ async def test_requests_accepted_while_a_publish_is_in_flight_share_one_message(
 
 
 async def test_an_item_that_cannot_be_encoded_fails_its_request_alone(
-    amqp: aio_pika.abc.AbstractRobustConnection, channel: AbstractChannel
+    broker: BrokerConnection, channel: AbstractChannel
 ) -> None:
-    publisher = ConfirmingPublisher(
-        await amqp.channel(publisher_confirms=True), confirm_timeout=5.0
-    )
+    publisher = ConfirmingPublisher(broker, confirm_timeout=5.0)
     queue = InboundQueue(publisher, routing_key=MCN_CDR_ROUTING_KEY, codec=CDR_MESSAGES)
 
     def item(uuid: str, **extras: Any) -> InboundCdr:
