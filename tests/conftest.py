@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO, cast
 
 import aio_pika
+import aiohttp
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp.test_utils import TestClient
@@ -30,6 +31,7 @@ from tests import services
 from tests.cluster import RabbitCluster
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap
+from tests.sms_fakes import FakeProvider, FakeSmsAero, FakeTwilio, FakeVonage
 from worker.app import running_worker
 
 ADMIN_TOKEN = "test-admin-token-7f3a"
@@ -263,6 +265,48 @@ async def events(channel: AbstractChannel) -> AsyncIterator[EventTap]:
     tap = await EventTap.bind(channel)
     yield tap
     await asyncio.shield(tap.close())
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for SMS adapters under test."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _served(aiohttp_server: AiohttpServer, fake: FakeProvider) -> None:
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def twilio(aiohttp_server: AiohttpServer) -> FakeTwilio:
+    """Twilio's Messages API on loopback."""
+    fake = FakeTwilio()
+    await _served(aiohttp_server, fake)
+    return fake
+
+
+@pytest.fixture
+async def vonage(aiohttp_server: AiohttpServer) -> FakeVonage:
+    """Vonage's SMS API on loopback."""
+    fake = FakeVonage()
+    await _served(aiohttp_server, fake)
+    return fake
+
+
+@pytest.fixture
+async def smsaero(aiohttp_server: AiohttpServer) -> FakeSmsAero:
+    """SMSAero's v2 API on loopback."""
+    fake = FakeSmsAero()
+    await _served(aiohttp_server, fake)
+    return fake
+
+
+@pytest.fixture
+async def sms_events(channel: AbstractChannel) -> EventTap:
+    """A downstream consumer of the SMS fallback's events."""
+    return await EventTap.bind(channel, "password_call.sms_sent", "password_call.sms_failed")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -29,8 +29,8 @@ from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of, fixture_bytes
 from tests.receiver.b2core_examples import CREATE_PROVIDER, CREATE_TEMPLATE
 from tests.sms_fakes import FakeTwilio
+from tests.sms_support import serve
 from tests.test_cli import CLI, free_port
-from tests.worker.sms_support import serve
 
 CURL_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 NAMES = set(GENERATED)

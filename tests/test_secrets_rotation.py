@@ -26,7 +26,7 @@ from tests.conftest import NEXT_SECRETS_KEY, SECRETS_KEY, WEBHOOK_SECRET
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of
 from tests.sms_fakes import FakeTwilio
-from tests.worker.sms_support import ADMIN, add_provider, add_template, serve
+from tests.sms_support import ADMIN, add_provider, add_template, serve
 from worker.app import running_worker
 
 Client: TypeAlias = TestClient[web.Request, web.Application]

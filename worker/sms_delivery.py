@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confirmhub.db.sms_attempts import FINAL_STATES, AttemptState, SmsAttempt
-from worker.sms import RetryableSmsError, SmsError, UnconfirmedSmsError
+from confirmhub.sms import RetryableSmsError, SmsError, UnconfirmedSmsError
 
 # The confirmhub_sms_sends_total result of each way an attempt ends.
 SEND_RESULTS: dict[str, str] = {

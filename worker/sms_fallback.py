@@ -21,8 +21,8 @@ from confirmhub.db.sms_attempts import FINAL_STATES, AttemptState, SmsAttempt
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.events import password_call_sms_event
 from confirmhub.outbox import OutboxRelay
+from confirmhub.sms import PermanentSmsError, SmsError, SmsMessage, SmsSender, build_sender
 from worker.consumer import describe_error
-from worker.sms import PermanentSmsError, SmsError, SmsMessage, SmsSender, build_sender
 from worker.sms_delivery import SEND_RESULTS, Delivery, attempt_state, delivery_of
 
 log = structlog.get_logger("confirmhub.worker")

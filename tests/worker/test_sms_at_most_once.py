@@ -30,7 +30,7 @@ from tests.db_faults import failing_writes
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of, eventually
 from tests.sms_fakes import FakeTwilio, FakeVonage
-from tests.worker.sms_support import ADMIN, CALL, add_provider, add_template, place_call, post_cdr
+from tests.sms_support import ADMIN, CALL, add_provider, add_template, place_call, post_cdr
 from worker.app import running_worker
 
 # Short, so that the sweep takes over within a test; sends ask 10 s before timing out.

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from confirmhub.db.sms_attempts import SmsAttempt
-from worker.sms import PermanentSmsError, RetryableSmsError, SmsError, UnconfirmedSmsError
+from confirmhub.sms import PermanentSmsError, RetryableSmsError, SmsError, UnconfirmedSmsError
 from worker.sms_delivery import Delivery, attempt_state, delivery_of
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)

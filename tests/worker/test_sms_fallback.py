@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of
 from tests.sms_fakes import FakeTwilio, FakeVonage
-from tests.worker.sms_support import (
+from tests.sms_support import (
     ADMIN,
     CALL,
     add_provider,

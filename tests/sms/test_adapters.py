@@ -10,6 +10,14 @@ import pytest
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpServer
 
+from confirmhub.sms import (
+    PermanentSmsError,
+    RetryableSmsError,
+    SmsError,
+    SmsMessage,
+    UnconfirmedSmsError,
+    build_sender,
+)
 from tests.sms_fakes import (
     TWILIO_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN,
@@ -18,15 +26,7 @@ from tests.sms_fakes import (
     FakeTwilio,
     FakeVonage,
 )
-from tests.worker.sms_support import MESSAGE, TO, assert_safe, closed_port_url, sender_for, serve
-from worker.sms import (
-    PermanentSmsError,
-    RetryableSmsError,
-    SmsError,
-    SmsMessage,
-    UnconfirmedSmsError,
-    build_sender,
-)
+from tests.sms_support import MESSAGE, TO, assert_safe, closed_port_url, sender_for, serve
 
 
 @pytest.fixture(params=[FakeTwilio, FakeVonage, FakeSmsAero], ids=lambda kind: kind.provider_type)

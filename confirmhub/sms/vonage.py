@@ -9,9 +9,9 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from worker.sms import _common
-from worker.sms.base import SmsMessage, SmsReceipt
-from worker.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
+from confirmhub.sms import _common
+from confirmhub.sms.base import SmsAccepted, SmsMessage
+from confirmhub.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
 
 PROVIDER = "Vonage"
 DEFAULT_BASE_URL = "https://rest.nexmo.com"
@@ -93,7 +93,7 @@ class VonageSender:
             timeout=timeout,
         )
 
-    async def send(self, message: SmsMessage) -> SmsReceipt:
+    async def send(self, message: SmsMessage) -> SmsAccepted:
         """Submit the SMS; the first part's ``message-id`` is the receipt."""
         form = {
             # In the body, never the query string, so the secret stays out of access logs.
@@ -118,7 +118,7 @@ class VonageSender:
         return _receipt(parts, status)
 
 
-def _receipt(parts: list[dict[str, Any]], http_status: int) -> SmsReceipt:
+def _receipt(parts: list[dict[str, Any]], http_status: int) -> SmsAccepted:
     """The receipt for a long SMS's parts, or the error of the first failed part."""
     codes = [_status_code(part) for part in parts]
     failed = [code for code in codes if code != "0"]
@@ -130,4 +130,4 @@ def _receipt(parts: list[dict[str, Any]], http_status: int) -> SmsReceipt:
     message_id = _common.message_id(parts[0].get("message-id"))
     if message_id is None:
         raise _common.unreadable_acceptance(PROVIDER, http_status)
-    return SmsReceipt(provider_message_id=message_id)
+    return SmsAccepted(provider_message_id=message_id)

@@ -2,7 +2,7 @@
 
 Build one with ``build_sender(provider_type, options, session, timeout=...)`` and call
 ``await sender.send(SmsMessage(to=..., body=...))``; failures are ``SmsError`` subclasses
-that say whether another provider may try (see ``worker.sms.errors``).
+that say whether another provider may try (see ``confirmhub.sms.errors``).
 
 Layout: ``base`` (message, receipt, the sender protocol) and ``errors`` are what every
 adapter speaks; ``_common`` is the HTTP and option plumbing they share; ``twilio``,
@@ -11,21 +11,21 @@ and the place for its inbound delivery receipts; ``senders`` maps a provider typ
 adapter (adapters import ``base``, ``errors`` and ``_common``, never the other way round).
 """
 
-from worker.sms.base import SmsMessage, SmsReceipt, SmsSender
-from worker.sms.errors import (
+from confirmhub.sms.adapters import build_sender
+from confirmhub.sms.base import SmsAccepted, SmsMessage, SmsSender
+from confirmhub.sms.errors import (
     PermanentSmsError,
     RetryableSmsError,
     SmsError,
     UnconfirmedSmsError,
 )
-from worker.sms.senders import build_sender
 
 __all__ = [
     "PermanentSmsError",
     "RetryableSmsError",
+    "SmsAccepted",
     "SmsError",
     "SmsMessage",
-    "SmsReceipt",
     "SmsSender",
     "UnconfirmedSmsError",
     "build_sender",

@@ -7,11 +7,11 @@ from typing import Any
 
 import aiohttp
 
-from worker.sms.base import SmsSender
-from worker.sms.errors import PermanentSmsError
-from worker.sms.smsaero import SmsAeroSender
-from worker.sms.twilio import TwilioSender
-from worker.sms.vonage import VonageSender
+from confirmhub.sms.base import SmsSender
+from confirmhub.sms.errors import PermanentSmsError
+from confirmhub.sms.smsaero import SmsAeroSender
+from confirmhub.sms.twilio import TwilioSender
+from confirmhub.sms.vonage import VonageSender
 
 SENDERS: dict[str, type[TwilioSender | VonageSender | SmsAeroSender]] = {
     "twilio": TwilioSender,

@@ -12,7 +12,7 @@ import orjson
 from pydantic import SecretStr
 from yarl import URL
 
-from worker.sms.errors import PermanentSmsError, RetryableSmsError, UnconfirmedSmsError
+from confirmhub.sms.errors import PermanentSmsError, RetryableSmsError, UnconfirmedSmsError
 
 # E.164: a country code never starts with 0, and the whole number is at most 15 digits.
 _E164 = re.compile(r"\+?([1-9][0-9]{6,14})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from confirmhub.sms import PermanentSmsError, RetryableSmsError, SmsError, SmsMessage
 from tests.sms_fakes import (
     SMSAERO_API_KEY,
     SMSAERO_EMAIL,
@@ -18,8 +19,7 @@ from tests.sms_fakes import (
     smsaero_failure,
     twilio_error,
 )
-from tests.worker.sms_support import CODE, MESSAGE, TO, assert_safe, sender_for
-from worker.sms import PermanentSmsError, RetryableSmsError, SmsError, SmsMessage
+from tests.sms_support import CODE, MESSAGE, TO, assert_safe, sender_for
 
 
 @pytest.mark.parametrize(

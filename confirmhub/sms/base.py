@@ -15,7 +15,7 @@ class SmsMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class SmsReceipt:
+class SmsAccepted:
     """The provider's proof that it accepted a message: the id its delivery reports carry."""
 
     provider_message_id: str
@@ -26,6 +26,6 @@ class SmsSender(Protocol):
 
     provider: str
 
-    async def send(self, message: SmsMessage) -> SmsReceipt:
+    async def send(self, message: SmsMessage) -> SmsAccepted:
         """Hand ``message`` to the provider; an ``SmsError`` on any failure."""
         ...

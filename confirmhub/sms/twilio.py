@@ -9,9 +9,9 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from worker.sms import _common
-from worker.sms.base import SmsMessage, SmsReceipt
-from worker.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
+from confirmhub.sms import _common
+from confirmhub.sms.base import SmsAccepted, SmsMessage
+from confirmhub.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
 
 PROVIDER = "Twilio"
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -83,7 +83,7 @@ class TwilioSender:
             timeout=timeout,
         )
 
-    async def send(self, message: SmsMessage) -> SmsReceipt:
+    async def send(self, message: SmsMessage) -> SmsAccepted:
         """Create a Message resource; its ``sid`` is the receipt."""
         to = "+" + _common.e164_digits(PROVIDER, message.to)
         status, payload = await _common.post(
@@ -99,4 +99,4 @@ class TwilioSender:
         sid = _common.message_id(payload.get("sid") if isinstance(payload, dict) else None)
         if sid is None:
             raise _common.unreadable_acceptance(PROVIDER, status)
-        return SmsReceipt(provider_message_id=sid)
+        return SmsAccepted(provider_message_id=sid)

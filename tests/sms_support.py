@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpServer
 
+from confirmhub.sms import SmsError, SmsMessage, SmsSender, build_sender
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
 from tests.fakes import FakeMcn
 from tests.sms_fakes import SMSAERO_API_KEY, TWILIO_AUTH_TOKEN, VONAGE_API_SECRET, FakeProvider
-from worker.sms import SmsError, SmsMessage, SmsSender, build_sender
 
 CODE = "4821"
 TO = "+79161234567"

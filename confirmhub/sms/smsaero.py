@@ -9,9 +9,9 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from worker.sms import _common
-from worker.sms.base import SmsMessage, SmsReceipt
-from worker.sms.errors import PermanentSmsError, RetryableSmsError
+from confirmhub.sms import _common
+from confirmhub.sms.base import SmsAccepted, SmsMessage
+from confirmhub.sms.errors import PermanentSmsError, RetryableSmsError
 
 PROVIDER = "SMSAero"
 DEFAULT_BASE_URL = "https://gate.smsaero.ru"
@@ -53,7 +53,7 @@ class SmsAeroSender:
             timeout=timeout,
         )
 
-    async def send(self, message: SmsMessage) -> SmsReceipt:
+    async def send(self, message: SmsMessage) -> SmsAccepted:
         """Submit the SMS; ``data.id`` is the receipt."""
         body = {
             "number": _common.e164_digits(PROVIDER, message.to),
@@ -79,7 +79,7 @@ class SmsAeroSender:
         message_id = _message_id(payload) if success is True else None
         if message_id is None:
             raise _common.unreadable_acceptance(PROVIDER, status)
-        return SmsReceipt(provider_message_id=message_id)
+        return SmsAccepted(provider_message_id=message_id)
 
 
 def _message_id(payload: Mapping[str, Any]) -> str | None:
