@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     sms_fallback_outcomes: frozenset[CallOutcome] = frozenset(
         {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE}
     )
+    # The base URL SMS providers reach this service at (behind any proxy): sends ask for
+    # delivery receipts at <public_url>/webhooks/sms/…, and Twilio's signatures cover it.
+    # Unset, no receipts are asked for.
+    public_url: str | None = None
     sms_timeout: float = Field(default=10.0, gt=0)
     sms_resume_interval: float = Field(default=5.0, gt=0)
     # By then a call has surely ended. A request to place a call whose outcome is unknown
@@ -93,6 +98,18 @@ class Settings(BaseSettings):
                     "comma-separated list of them"
                 ) from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL, like https://confirmhub.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must be a base URL: no query string, fragment or credentials")
+        return value.strip().rstrip("/")
 
     def public_view(self) -> dict[str, object]:
         """The effective configuration with every secret and URL password masked."""

@@ -28,19 +28,30 @@ RULE_SCHEMAS: dict[str, Schema] = {
         "anyOf": [{"pattern": _PHONE}, {"pattern": f"^{settings._ALPHANUMERIC_SENDER.pattern}$"}]
     },
 }
+
+
+def _rule_schema(rule: str) -> Schema:
+    """The JSON Schema of one rule; ``in:a,b`` is an enum, unknown rules are ``{}``."""
+    if rule.startswith("in:"):
+        return {"enum": rule[3:].split(",")}
+    return RULE_SCHEMAS.get(rule, {})
+
+
 _ABSENT: list[Schema] = [{"type": "null"}, {"type": "string", "pattern": f"^[{_PY_SPACE}]*$"}]
 
 
 def option_schema(field: settings.SettingsField, *, patch: bool) -> Schema:
     """One option: a non-blank string obeying the field's rules; blank or null when optional."""
     value: Schema = {"type": "string", "maxLength": MAX_OPTION_LENGTH, "pattern": _NOT_BLANK}
-    rules = [RULE_SCHEMAS[rule] for rule in field.rule or () if rule in RULE_SCHEMAS]
+    rules = [_rule_schema(rule) for rule in field.rule or () if _rule_schema(rule)]
     if rules:
         value = {"allOf": [value, *rules]}
     if field.secret:
         value = {**value, "not": {"const": SECRET_MASK}}
-        if patch:  # the mask keeps the stored secret
-            return {"anyOf": [value, {"const": SECRET_MASK}], "writeOnly": True}
+        if patch or not field.required:  # the mask keeps the stored secret, if any
+            value = {"anyOf": [value, {"const": SECRET_MASK}]}
+        if not field.required:
+            value = {"anyOf": [value, *_ABSENT]}
         return {**value, "writeOnly": True}
     return value if field.required else {"anyOf": [value, *_ABSENT]}
 

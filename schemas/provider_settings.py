@@ -7,13 +7,16 @@ schema a client reads is the schema its options are checked against.
 
 Rules: ``required``; ``phone:AUTO`` (7 to 15 digits, optional leading ``+``, like
 ``+995595854561``); ``email``; ``url`` (http or https); ``sender_id`` (a phone number or an
-alphanumeric sender id of at most 11 characters, as Vonage allows).
+alphanumeric sender id of at most 11 characters, as Vonage allows); ``in:a,b,…`` (one of the
+listed words).
 
 Fields of class ``Password`` are secrets: stored encrypted and never shown. They carry
 ``rule: null`` as in B2Core's example, because a form never re-sends a stored password, yet
-each is always required: a provider cannot send an SMS without its credentials. The string
-``********`` in a secret field means "keep the stored value" (what a client echoes back
-from a read).
+each is required: a provider cannot send an SMS without its credentials. The one exception
+is a secret that only checks what the provider sends us (Vonage's ``signature_secret``, for
+its signed delivery receipts): it carries ``rule: ["nullable"]`` and may be left out. The
+string ``********`` in a secret field means "keep the stored value" (what a client echoes
+back from a read).
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ class SettingsField(OwnModel):
 
     @property
     def required(self) -> bool:
-        """Whether the option must be set; secrets always must."""
-        return self.secret or "required" in (self.rule or [])
+        """Whether the option must be set; secrets must unless ``nullable``."""
+        rules = self.rule or []
+        return "required" in rules or (self.secret and "nullable" not in rules)
 
 
 def _field(name: str, label: str, rule: list[str] | None, control: str = INPUT) -> SettingsField:
@@ -73,6 +77,9 @@ def _field(name: str, label: str, rule: list[str] | None, control: str = INPUT) 
 
 # Lets tests (and on-premise gateways) point a provider at another host.
 _BASE_URL = _field("base_url", "API base URL", ["url"])
+
+# Vonage's signing algorithms, as its dashboard names them; "MD5 hash" is its default.
+VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 _SETTINGS: dict[str, tuple[SettingsField, ...]] = {
     "Twilio": (
@@ -86,6 +93,12 @@ _SETTINGS: dict[str, tuple[SettingsField, ...]] = {
         _field("api_secret", "API secret", None, PASSWORD),
         _field("from", "Sender ID or phone number", ["sender_id", "required"]),
         _BASE_URL,
+        _field("signature_secret", "Signature secret (signed receipts)", ["nullable"], PASSWORD),
+        _field(
+            "signature_method",
+            "Signature method",
+            ["in:" + ",".join(VONAGE_SIGNATURE_METHODS)],
+        ),
     ),
     "SMSAero": (
         _field("email", "Account email", ["email", "required"]),
@@ -114,6 +127,12 @@ def secret_names(provider: str) -> frozenset[str]:
     return frozenset(field.name for field in settings_fields(provider) or () if field.secret)
 
 
+def credential_names(provider: str) -> frozenset[str]:
+    """The secrets a provider type must have: those its requests carry to its host."""
+    fields = settings_fields(provider) or ()
+    return frozenset(field.name for field in fields if field.secret and field.required)
+
+
 def _is_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
@@ -131,6 +150,14 @@ _RULES: dict[str, tuple[Callable[[str], bool], str]] = {
         "Input should be a phone number or an alphanumeric sender id of at most 11 characters",
     ),
 }
+
+
+def _rule_check(rule: str) -> tuple[Callable[[str], bool], str] | None:
+    """The check and message of a rule; ``in:a,b`` is built from its words."""
+    if rule.startswith("in:"):
+        words = rule[3:].split(",")
+        return (lambda value: value in words), f"Input should be one of: {', '.join(words)}"
+    return _RULES.get(rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +189,7 @@ def _check_field(
         message = f"Input should have at most {MAX_OPTION_LENGTH} characters"
         return _error(field.name, PydanticCustomError("string_too_long", message), value)
     for rule in field.rule or ():
-        check = _RULES.get(rule)
+        check = _rule_check(rule)
         if check is not None and not check[0](value):
             return _error(field.name, PydanticCustomError("option_rule", check[1]), value)
     return None
@@ -195,7 +222,8 @@ def check_options(
         if error is not None:
             errors.append(error)
         elif field.secret and value == SECRET_MASK:
-            kept.add(field.name)
+            if field.name in stored_secrets:  # else an optional secret left unset
+                kept.add(field.name)
         elif isinstance(value, str) and value.strip():
             (secrets if field.secret else public)[field.name] = value
     if errors:

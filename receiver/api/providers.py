@@ -37,6 +37,7 @@ from schemas.provider_settings import (
     SECRET_MASK,
     CheckedOptions,
     check_options,
+    credential_names,
     secret_names,
     settings_schema,
 )
@@ -50,14 +51,29 @@ def _box(request: web.Request) -> SecretsBox:
     return SecretsBox(request.app[SETTINGS].secrets_key)
 
 
+def stored_secret_names(fields: db.ProviderFields) -> frozenset[str]:
+    """The secrets stored for a provider, known without decrypting them: its credentials
+    whenever any secret is stored, and an optional secret by the ``********`` its options
+    keep in its place."""
+    if fields.secrets_encrypted is None:
+        return frozenset()
+    optional = secret_names(fields.provider) - credential_names(fields.provider)
+    marked = {name for name in optional if fields.options.get(name) == SECRET_MASK}
+    return credential_names(fields.provider) | marked
+
+
+def _public_options(provider: str, checked: CheckedOptions) -> dict[str, str]:
+    """The options stored in the clear: the public ones, and a ``********`` marking each
+    optional secret that is stored."""
+    optional = secret_names(provider) - credential_names(provider)
+    stored = (checked.secrets.keys() | checked.kept_secrets) & optional
+    return {**checked.public, **dict.fromkeys(sorted(stored), SECRET_MASK)}
+
+
 def provider_view(record: db.ProviderRecord, locales: list[str]) -> ProviderView:
     """The API view of a stored provider: every stored secret shown as ``********``."""
     fields = record.fields
-    masked = (
-        dict.fromkeys(secret_names(fields.provider), SECRET_MASK)
-        if fields.secrets_encrypted is not None
-        else {}
-    )
+    masked = dict.fromkeys(stored_secret_names(fields), SECRET_MASK)
     return ProviderView.model_validate(
         {
             "id": record.id,
@@ -128,7 +144,7 @@ async def create_provider(request: web.Request) -> web.Response:
         provider=body.provider,
         is_enabled=body.is_enabled,
         priority=body.priority,
-        options=checked.public,
+        options=_public_options(body.provider, checked),
         secrets_encrypted=_stored_secrets(_box(request), None, checked),
         resources=[resource.model_dump() for resource in body.resources],
     )
@@ -156,15 +172,16 @@ def _destination(options: Mapping[str, object]) -> str | None:
 
 
 def _require_secrets_again(provider: str, options: Mapping[str, object]) -> None:
-    """422 naming each secret a PATCH would keep while ``base_url`` changes: a stored secret
-    only ever goes to the host it was entered for, so a new host needs it given again."""
+    """422 naming each credential a PATCH would keep while ``base_url`` changes: a stored
+    credential only ever goes to the host it was entered for, so a new host needs it given
+    again (a secret that only checks what the provider sends us goes nowhere)."""
     errors: list[InitErrorDetails] = [
         {
             "type": PydanticCustomError("secret_required", _GIVE_AGAIN),
             "loc": ("options", name),
             "input": None,
         }
-        for name in sorted(secret_names(provider))
+        for name in sorted(credential_names(provider))
         if options.get(name, SECRET_MASK) == SECRET_MASK
     ]
     if errors:
@@ -177,7 +194,7 @@ def _patched(stored: db.ProviderFields, body: ProviderPatch, box: SecretsBox) ->
     provider = body.provider or stored.provider
     same_type = provider == stored.provider
     # Another type's credentials mean nothing to the new type: a type change drops them all.
-    kept = secret_names(provider) if same_type and stored.secrets_encrypted else frozenset()
+    kept = stored_secret_names(stored) if same_type else frozenset()
     options = stored.options if body.options is None else body.options
     if kept and _destination(options) != _destination(stored.options):
         _require_secrets_again(provider, options)
@@ -191,7 +208,7 @@ def _patched(stored: db.ProviderFields, body: ProviderPatch, box: SecretsBox) ->
         stored,
         **changes,
         provider=provider,
-        options=checked.public,
+        options=_public_options(provider, checked),
         secrets_encrypted=_stored_secrets(box, stored, checked),
     )
 

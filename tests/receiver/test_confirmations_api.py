@@ -317,3 +317,41 @@ async def test_storing_secrets_without_a_key_is_503(
     client = await make_client(settings.model_copy(update={"secrets_key": None}))
     problem = await assert_problem(await client.post(PROVIDERS, json=twilio(), headers=ADMIN), 503)
     assert "CONFIRMHUB_SECRETS_KEY" in problem["detail"]
+
+
+async def test_vonage_signature_secret_is_an_optional_secret(
+    client: Client, settings: Settings
+) -> None:
+    options = {"api_key": "k1", "api_secret": "vonage-secret-1", "from": "ACME"}
+    created = await client.post(
+        PROVIDERS,
+        json={"name": "v", "provider": "Vonage", "isEnabled": True, "options": options},
+        headers=ADMIN,
+    )
+    assert created.status == 201, await created.text()
+    path = f"{PROVIDERS}/{(await created.json())['id']}"
+    assert "signature_secret" not in (await created.json())["options"]
+
+    signed = {"signature_secret": "vonage-signing-2c", "signature_method": "sha256"}
+    response = await client.patch(path, json={"options": {**options, **signed}}, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    shown = (await response.json())["options"]
+    assert (shown["signature_secret"], shown["signature_method"]) == ("********", "sha256")
+    # A PATCH that leaves it out keeps it; one that only renames keeps everything.
+    for body in ({"options": options}, {"name": "renamed"}):
+        response = await client.patch(path, json=body, headers=ADMIN)
+        assert response.status == 200, await response.text()
+    [config] = await stored_configs(settings)
+    assert config.options["signature_secret"] == "vonage-signing-2c"
+    # A new base_url needs the credentials again, but not the signature secret: it goes nowhere.
+    moved = {**options, "base_url": "https://rest.example.com"}
+    response = await client.patch(path, json={"options": moved}, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    [config] = await stored_configs(settings)
+    assert config.options["signature_secret"] == "vonage-signing-2c"
+
+    wrong = {**options, "signature_method": "sha384"}
+    problem = await assert_problem(
+        await client.patch(path, json={"options": wrong}, headers=ADMIN), 422
+    )
+    assert [error["loc"] for error in problem["errors"]] == [["options", "signature_method"]]
