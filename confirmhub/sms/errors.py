@@ -1,4 +1,5 @@
-"""How a send through one provider fails, and what that says about the message.
+"""How a send through one provider fails, and what that says about the message; and how
+a delivery receipt is refused.
 
 SmsError                    ``.retryable`` and a ``.reason`` safe to log and publish
 ├── RetryableSmsError       the provider did not take the message and another may try:
@@ -16,6 +17,13 @@ echo the body, which carries the verification code.
 None of these APIs takes an idempotency key, so a request that may have reached the provider
 is never repeated, there or elsewhere: an unconfirmed send is final. Better one missing SMS
 than two. Only a failure that proves nothing was taken lets the next provider try.
+
+ReceiptError                a delivery receipt is not recorded; ``reason`` is safe to show
+├── ReceiptNotAuthentic     its signature is missing or does not verify (or cannot be
+│                           checked: no such provider, no secret to check it with)
+├── InvalidReceipt          authentic, but not a receipt we can read (fields missing)
+└── ReceiptUnconfirmed      an unsigned receipt whose status the provider's own API did not
+                            confirm (unreachable, refused, or it knows no such message)
 """
 
 from __future__ import annotations
@@ -47,3 +55,23 @@ class PermanentSmsError(SmsError):
 
 class UnconfirmedSmsError(PermanentSmsError):
     """The provider may have taken the message: it must not be sent again anywhere."""
+
+
+class ReceiptError(Exception):
+    """Root of delivery receipt refusals."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ReceiptNotAuthentic(ReceiptError):
+    """The receipt's signature is missing or does not verify."""
+
+
+class InvalidReceipt(ReceiptError):
+    """The receipt is authentic but lacks what a receipt must say."""
+
+
+class ReceiptUnconfirmed(ReceiptError):
+    """The provider's API did not confirm an unsigned receipt; it may be sent again later."""

@@ -1,17 +1,40 @@
-"""Twilio Programmable Messaging: one ``POST .../Messages.json`` per SMS."""
+"""Twilio Programmable Messaging.
+
+Send: one ``POST .../Messages.json`` per SMS, asking for a ``StatusCallback`` when receipts
+are wanted. Receipt: the ``StatusCallback`` form, signed in ``X-Twilio-Signature`` with the
+account's auth token (base64 HMAC-SHA1 over the URL Twilio was given, then each POST
+parameter sorted by name, name immediately followed by value).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from confirmhub.sms import _common
-from confirmhub.sms.base import SmsAccepted, SmsMessage
-from confirmhub.sms.errors import PermanentSmsError, RetryableSmsError, SmsError
+from confirmhub.sms import _common, _receipts
+from confirmhub.sms.base import (
+    REFERENCE_PARAMETER,
+    Delivery,
+    DeliveryReport,
+    ReceivedReceipt,
+    SmsAccepted,
+    SmsMessage,
+)
+from confirmhub.sms.errors import (
+    PermanentSmsError,
+    ReceiptNotAuthentic,
+    RetryableSmsError,
+    SmsError,
+)
+from schemas.sms_receipts import TwilioStatusCallback
 
 PROVIDER = "Twilio"
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -86,13 +109,20 @@ class TwilioSender:
     async def send(self, message: SmsMessage) -> SmsAccepted:
         """Create a Message resource; its ``sid`` is the receipt."""
         to = "+" + _common.e164_digits(PROVIDER, message.to)
+        form = {"To": to, "From": self._from, "Body": message.body}
+        if message.receipt_url is not None:
+            # Built as a plain string: Twilio signs the URL exactly as it is given here.
+            callback = message.receipt_url
+            if message.reference is not None:
+                callback += f"?{REFERENCE_PARAMETER}={message.reference}"
+            form["StatusCallback"] = callback
         status, payload = await _common.post(
             self._session,
             self._url,
             provider=PROVIDER,
             client_timeout=self._timeout,
             authorization=self._authorization,
-            data={"To": to, "From": self._from, "Body": message.body},
+            data=form,
         )
         if not 200 <= status < 300:
             raise classify_twilio_error(status, payload)
@@ -100,3 +130,93 @@ class TwilioSender:
         if sid is None:
             raise _common.unreadable_acceptance(PROVIDER, status)
         return SmsAccepted(provider_message_id=sid)
+
+
+# MessageStatus values that are final; every other one (queued, sending, sent, accepted,
+# scheduled…) says the message is on its way.
+_FINAL = {
+    "delivered": Delivery.DELIVERED,
+    "read": Delivery.DELIVERED,
+    "undelivered": Delivery.UNDELIVERED,
+    "failed": Delivery.UNDELIVERED,
+    "canceled": Delivery.UNDELIVERED,
+}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def twilio_signature(auth_token: SecretStr, url: str, fields: Sequence[tuple[str, str]]) -> str:
+    """The ``X-Twilio-Signature`` of a form POSTed to ``url``."""
+    # Sorted by name, then value: how Twilio orders a parameter given more than once.
+    signed = url + "".join(name + value for name, value in sorted(fields))
+    key = auth_token.get_secret_value().encode()
+    digest = hmac.new(key, signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _url_variants(url: str) -> list[str]:
+    """``url`` as given, without its port, and with its (default) port: Twilio's signer is
+    not consistent about an explicit port, so its own validator accepts all three."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    bare = parts.netloc[: parts.netloc.rindex(":")] if port is not None else parts.netloc
+    with_port = f"{bare}:{port or _DEFAULT_PORTS.get(parts.scheme, 443)}"
+    variants = [url, urlunsplit(parts._replace(netloc=bare))]
+    variants.append(urlunsplit(parts._replace(netloc=with_port)))
+    return list(dict.fromkeys(variants))
+
+
+class TwilioReceipts:
+    """Reads Twilio's status callbacks for one account."""
+
+    provider: str = PROVIDER
+    signed: ClassVar[bool] = True
+
+    def __init__(self, *, auth_token: SecretStr) -> None:
+        self._auth_token = auth_token
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], session: aiohttp.ClientSession, *, timeout: float
+    ) -> TwilioReceipts:
+        """Build from ``api_secret`` (the auth token that signs the callbacks)."""
+        return cls(auth_token=_common.required_secret(PROVIDER, options, "api_secret"))
+
+    def _verifies(self, receipt: ReceivedReceipt, signature: str) -> bool:
+        if receipt.url is None:  # CONFIRMHUB_PUBLIC_URL unset: the signed URL is unknown
+            return False
+        given = signature.encode()
+        # Every variant is computed and compared, so the time taken tells nothing.
+        matches = [
+            hmac.compare_digest(
+                twilio_signature(self._auth_token, url, receipt.fields).encode(), given
+            )
+            for url in _url_variants(receipt.url)
+        ]
+        return any(matches)
+
+    def read(self, receipt: ReceivedReceipt) -> DeliveryReport:
+        """Verify the callback's signature, then read its message, status and error code."""
+        if not receipt.signature:
+            raise ReceiptNotAuthentic("X-Twilio-Signature is missing")
+        if not self._verifies(receipt, receipt.signature):
+            raise ReceiptNotAuthentic(_receipts.NOT_VERIFIED)
+        callback = _receipts.parse(
+            TwilioStatusCallback, _receipts.fields_of(receipt), provider=PROVIDER
+        )
+        status = callback.message_status.casefold()
+        assert receipt.url is not None
+        query = parse_qs(urlsplit(receipt.url).query)
+        return DeliveryReport(
+            provider_message_id=callback.message_sid,
+            delivery=_FINAL.get(status, Delivery.PENDING),
+            status=_receipts.token(status) or "unknown",
+            error_code=_receipts.token(callback.error_code),
+            reference=_receipts.reference(next(iter(query.get(REFERENCE_PARAMETER, [])), None)),
+        )
+
+    async def confirm(self, report: DeliveryReport) -> DeliveryReport:
+        """A signed callback proves itself."""
+        return report
