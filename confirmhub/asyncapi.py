@@ -21,6 +21,7 @@ from schemas.events import (
     PasswordCallApprovedData,
     PasswordCallOutcomeData,
     PasswordCallSmsData,
+    PasswordCallSmsDeliveryData,
 )
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -45,6 +46,12 @@ class PasswordCallSmsEvent(EventEnvelope):
     """``password_call.sms_sent`` / ``.sms_failed``: the fallback SMS was sent or gave up."""
 
     data: PasswordCallSmsData
+
+
+class PasswordCallSmsDeliveryEvent(EventEnvelope):
+    """``password_call.sms_delivered`` / ``.sms_undelivered``: a sent SMS's final receipt."""
+
+    data: PasswordCallSmsDeliveryData
 
 
 class MethodConfirmationEvent(EventEnvelope):
@@ -79,12 +86,29 @@ EVENTS: dict[str, tuple[type[EventEnvelope], str, dict[str, Any]]] = {
     ),
     "password_call.sms_sent": (
         PasswordCallSmsEvent,
-        "The call failed and the code went out by SMS through `provider`.",
+        "The call failed and the code went out by SMS through `provider`. Published once "
+        "for the first SMS, and once more if it went undelivered and failed over to the next "
+        "enabled provider.",
         {},
     ),
     "password_call.sms_failed": (
         PasswordCallSmsEvent,
-        "The call failed and no provider could send the SMS; `error` says why.",
+        "The call failed and no provider could send the SMS; `error` says why (once for the "
+        "first SMS, once more for a failover).",
+        {},
+    ),
+    "password_call.sms_delivered": (
+        PasswordCallSmsDeliveryEvent,
+        "The provider's receipt says the SMS reached the handset (once per SMS sent). Also "
+        "published for an SMS first reported `sms_failed` as possibly sent, once its "
+        "provider's receipt shows it was.",
+        {},
+    ),
+    "password_call.sms_undelivered": (
+        PasswordCallSmsDeliveryEvent,
+        "The provider's receipt says the SMS will not arrive (failed, expired, rejected…; "
+        "`status` and `error_code` are the provider's). The first such SMS of a call fails "
+        "over to the next enabled provider, once.",
         {},
     ),
     method_confirmation_event_type(confirmed=True): (

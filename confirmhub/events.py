@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from confirmhub.db.bitrix24 import MethodConfirmationRecord
+from confirmhub.db.sms_attempts import SmsAttempt
 from confirmhub.db.store import OutboxEvent, PasswordCallRecord
 from confirmhub.outcomes import q850_cause_name
 from schemas.bitrix24 import MethodConfirmationData, method_confirmation_event_type
@@ -12,6 +13,7 @@ from schemas.events import (
     PasswordCallApprovedData,
     PasswordCallOutcomeData,
     PasswordCallSmsData,
+    PasswordCallSmsDeliveryData,
     event_id_for,
 )
 
@@ -92,12 +94,15 @@ def password_call_approved_event(
 
 
 def password_call_sms_event(record: PasswordCallRecord) -> OutboxEvent:
-    """``password_call.sms_sent`` or ``.sms_failed`` for the call's fallback SMS (once)."""
+    """``password_call.sms_sent`` or ``.sms_failed`` for the call's fallback SMS: once for
+    the first SMS, and once more for a failover after it went undelivered."""
     assert record.sms_updated_at is not None
     routing_key = f"password_call.sms_{record.sms_status}"
+    # The first round keeps the key it always had, so ids published before stay the same.
+    rounds = () if record.sms_round == 1 else ("round", str(record.sms_round))
     return _outbox_event(
         EventEnvelope(
-            event_id=event_id_for("password_call.sms", record.verification_call_uuid),
+            event_id=event_id_for("password_call.sms", record.verification_call_uuid, *rounds),
             type=routing_key,
             occurred_at=record.sms_updated_at,
             data=PasswordCallSmsData(
@@ -108,6 +113,34 @@ def password_call_sms_event(record: PasswordCallRecord) -> OutboxEvent:
             ),
         ),
         correlation_id=None,
+    )
+
+
+def password_call_sms_delivery_event(
+    attempt: SmsAttempt, *, correlation_id: str | None
+) -> OutboxEvent:
+    """``password_call.sms_delivered`` or ``.sms_undelivered``: an SMS's final receipt (once
+    per SMS sent)."""
+    assert attempt.delivery in ("delivered", "undelivered")
+    assert attempt.delivery_updated_at is not None
+    assert attempt.provider_message_id is not None
+    assert attempt.delivery_status is not None
+    routing_key = f"password_call.sms_{attempt.delivery}"
+    return _outbox_event(
+        EventEnvelope(
+            # One final delivery per provider request, so the attempt keys the transition.
+            event_id=event_id_for("password_call.sms_delivery", attempt.attempt_id),
+            type=routing_key,
+            occurred_at=attempt.delivery_updated_at,
+            data=PasswordCallSmsDeliveryData(
+                verification_call_uuid=attempt.verification_call_uuid,
+                provider=attempt.provider_name,
+                provider_message_id=attempt.provider_message_id,
+                status=attempt.delivery_status,
+                error_code=attempt.delivery_error_code,
+            ),
+        ),
+        correlation_id=correlation_id,
     )
 
 

@@ -65,6 +65,12 @@ SMS_SENDS = Counter(
     "unconfirmed, unusable).",
     ["provider", "result"],
 )
+SMS_RECEIPTS = Counter(
+    "confirmhub_sms_receipts",
+    "SMS delivery receipts, by provider type and result (delivered, undelivered, pending, "
+    "repeat, or the refusal: receipt-not-authentic, unknown-receipt, invalid-payload…).",
+    ["provider", "result"],
+)
 OUTBOX_BACKLOG = Gauge(
     "confirmhub_outbox_backlog",
     "Committed events still waiting for the broker's confirm, as of the last sweep.",

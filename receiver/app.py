@@ -8,10 +8,12 @@ import aiohttp
 from aiohttp import web
 
 from confirmhub.broker import ConfirmingPublisher
+from confirmhub.crypto import SecretsBox
 from confirmhub.db.store import Store
 from confirmhub.outbox import OutboxRelay
 from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
+from confirmhub.sms.base import RECEIPT_PATH
 from receiver import health
 from receiver.access import authorize
 from receiver.api import api_keys as api_keys_api
@@ -29,6 +31,7 @@ from receiver.keys import (
     METHOD_CONFIRM_QUEUE,
     PORTALS,
     PUBLISHER,
+    RECEIPT_DESK,
     RELAY,
     SETTINGS,
     STORE,
@@ -36,8 +39,10 @@ from receiver.keys import (
 from receiver.middleware import request_context
 from receiver.webhooks import bitrix24 as bitrix24_webhook
 from receiver.webhooks import mcn as mcn_webhook
+from receiver.webhooks import sms_receipts
 from receiver.webhooks.inbound_queue import InboundQueue
 from receiver.webhooks.portals import PortalDirectory
+from receiver.webhooks.receipt_desk import ReceiptDesk
 from schemas.bitrix24 import BITRIX24_METHOD_CONFIRM_ROUTING_KEY
 from schemas.inbound import CDR_MESSAGES, MCN_CDR_ROUTING_KEY, METHOD_CONFIRM_MESSAGES
 
@@ -97,6 +102,22 @@ async def _mcn_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _sms_receipts(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    # A fresh connection per request, as the worker's sends use: only SMSAero's status
+    # queries go out, and they are few.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+        app[RECEIPT_DESK] = ReceiptDesk(
+            app[STORE],
+            app[RELAY],
+            box=SecretsBox(settings.secrets_key),
+            session=session,
+            timeout=settings.sms_timeout,
+        )
+        yield
+
+
 def create_app(
     settings: Settings, *, extra_contexts: tuple[CleanupContext, ...] = ()
 ) -> web.Application:
@@ -107,9 +128,16 @@ def create_app(
         client_max_size=settings.max_body_bytes + 1,
     )
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_database, _broker, _mcn_client, *extra_contexts])
+    app.cleanup_ctx.extend([_database, _broker, _mcn_client, _sms_receipts, *extra_contexts])
     app.router.add_post("/webhooks/mcn/password-call", mcn_webhook.receive_cdr)
     app.router.add_post("/webhooks/bitrix24", bitrix24_webhook.receive_event)
+    for provider_type, handler in (
+        ("twilio", sms_receipts.receive_twilio_receipt),
+        ("vonage", sms_receipts.receive_vonage_receipt),
+        ("smsaero", sms_receipts.receive_smsaero_receipt),
+    ):
+        path = RECEIPT_PATH.format(provider_type=provider_type, provider_id="{provider_id:[0-9]+}")
+        app.router.add_post(path, handler)
     app.router.add_put("/api/v1/method-confirmations", bitrix24_api.register_method_confirmation)
     app.router.add_get(
         "/api/v1/method-confirmations/{member_id}/{token_sha256}/{method}",

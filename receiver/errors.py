@@ -3,8 +3,10 @@
     ReceiverError
     ├── BadRequest            400  the body cannot be parsed
     ├── Unauthorized          401  missing or wrong secret, token, API key or portal
+    │   └── ReceiptNotAuthentic 401  an SMS receipt's signature is missing or does not verify
     ├── Forbidden             403  the API key lacks the operation's scope
     ├── NotFound              404  no such resource
+    │   └── UnknownReceipt    404  no SMS sent through the provider matches a receipt
     ├── Conflict              409  the request contradicts stored state
     │   └── CallInDoubt       409  an earlier request for the number is unresolved
     ├── PayloadTooLarge       413  body over the limit
@@ -48,6 +50,12 @@ class Unauthorized(ReceiverError):
     status, title, slug = 401, "Unauthorized", "unauthorized"
 
 
+class ReceiptNotAuthentic(Unauthorized):
+    """An SMS delivery receipt whose signature is missing or does not verify."""
+
+    slug = "receipt-not-authentic"
+
+
 class Forbidden(ReceiverError):
     """The caller is known but may not do this."""
 
@@ -58,6 +66,12 @@ class NotFound(ReceiverError):
     """No such resource."""
 
     status, title, slug = 404, "Not Found", "not-found"
+
+
+class UnknownReceipt(NotFound):
+    """No SMS sent through the provider matches the receipt (or no such provider)."""
+
+    slug = "unknown-receipt"
 
 
 class Conflict(ReceiverError):

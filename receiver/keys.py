@@ -13,6 +13,7 @@ from receiver.api.mcn_client import McnClient
 from receiver.callers import CallerDirectory
 from receiver.webhooks.inbound_queue import InboundQueue
 from receiver.webhooks.portals import PortalDirectory
+from receiver.webhooks.receipt_desk import ReceiptDesk
 from schemas.bitrix24 import InboundMethodConfirm
 from schemas.inbound import InboundCdr
 
@@ -26,3 +27,4 @@ MCN_CLIENT = web.AppKey("mcn_client", McnClient)
 PORTALS = web.AppKey("portals", PortalDirectory)
 RELAY = web.AppKey("relay", OutboxRelay)
 CALLERS = web.AppKey("callers", CallerDirectory)
+RECEIPT_DESK = web.AppKey("receipt_desk", ReceiptDesk)

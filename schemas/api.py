@@ -9,6 +9,7 @@ from schemas.base import OwnModel
 from schemas.events import CallOutcome
 
 PasswordCallStatus = Literal["calling", "completed"]
+SmsDelivery = Literal["pending", "delivered", "undelivered"]
 VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
 
 
@@ -20,6 +21,23 @@ class Problem(OwnModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+
+
+class SmsAttemptView(OwnModel):
+    """One request to a provider for a call's SMS, and what its receipts said."""
+
+    provider: str
+    # 1 for the first SMS, 2 for a failover after it went undelivered.
+    round: int
+    # sending, accepted, failed (not taken), refused (not taken; final), unconfirmed (may
+    # have been taken).
+    state: str
+    provider_message_id: str | None
+    delivery: SmsDelivery | None
+    # The provider's own words for the delivery.
+    delivery_status: str | None
+    delivery_error_code: str | None
+    delivery_updated_at: dt.datetime | None
 
 
 class PasswordCallView(OwnModel):
@@ -37,6 +55,10 @@ class PasswordCallView(OwnModel):
     verification_status: VerificationStatus
     sms_status: str | None
     sms_provider: str | None
+    # What the receipts of the call's latest SMS say (null: none came, or none was asked).
+    sms_delivery: SmsDelivery | None
+    # Every request made to a provider for the call's SMS, in order.
+    sms_attempts: list[SmsAttemptView]
     initiated_at: dt.datetime | None
     completed_at: dt.datetime | None
     created_at: dt.datetime

@@ -66,6 +66,17 @@ class PasswordCallSmsData(OwnModel):
     error: str | None
 
 
+class PasswordCallSmsDeliveryData(OwnModel):
+    """``data`` of ``password_call.sms_delivered`` and ``password_call.sms_undelivered``."""
+
+    verification_call_uuid: str
+    provider: str
+    provider_message_id: str
+    # The provider's own word for it (``delivered``, ``undelivered``, ``expired``…).
+    status: str
+    error_code: str | None
+
+
 class EventEnvelope(OwnModel):
     """The body of every downstream event."""
 
@@ -77,5 +88,6 @@ class EventEnvelope(OwnModel):
         PasswordCallOutcomeData
         | PasswordCallApprovedData
         | PasswordCallSmsData
+        | PasswordCallSmsDeliveryData
         | MethodConfirmationData
     )

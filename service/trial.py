@@ -61,13 +61,17 @@ async def send_test_webhook(settings: Settings, *, outcome: str, url: str | None
 
 async def call_status(settings: Settings, verification_call_uuid: str) -> dict[str, Any]:
     """The stored state of one password call, as the API shows it."""
+    from confirmhub.db.sms_attempts import call_attempts
     from receiver.api.password_calls import password_call_view
 
     async with open_database(settings) as engine:
-        record = await Store(engine).get_password_call(verification_call_uuid)
+        store = Store(engine)
+        record = await store.get_password_call(verification_call_uuid)
+        async with store.reading() as connection:
+            attempts = await call_attempts(connection, verification_call_uuid)
     if record is None:
         raise ConfirmhubError(f"no password call {verification_call_uuid!r}")
-    view: dict[str, Any] = password_call_view(record).model_dump(mode="json")
+    view: dict[str, Any] = password_call_view(record, attempts).model_dump(mode="json")
     return view
 
 

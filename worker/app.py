@@ -175,6 +175,7 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
             relay=relay,
             timeout=settings.sms_timeout,
             lease=settings.sms_claim_lease,
+            public_url=settings.public_url,
         )
         consumers = QueueConsumers(
             broker,

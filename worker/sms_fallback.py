@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import aiohttp
@@ -10,7 +11,7 @@ import structlog
 
 from confirmhub import metrics
 from confirmhub.crypto import SecretsBox, SecretsKeyMissing
-from confirmhub.db import sms_attempts, verification
+from confirmhub.db import sms_attempts, sms_deliveries, verification
 from confirmhub.db.confirmations import (
     SmsProviderConfig,
     best_template,
@@ -21,7 +22,14 @@ from confirmhub.db.sms_attempts import FINAL_STATES, AttemptState, SmsAttempt
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.events import password_call_sms_event
 from confirmhub.outbox import OutboxRelay
-from confirmhub.sms import PermanentSmsError, SmsError, SmsMessage, SmsSender, build_sender
+from confirmhub.sms import (
+    PermanentSmsError,
+    SmsError,
+    SmsMessage,
+    SmsSender,
+    build_sender,
+    receipt_url,
+)
 from worker.consumer import describe_error
 from worker.sms_delivery import SEND_RESULTS, Delivery, attempt_state, delivery_of
 
@@ -33,7 +41,9 @@ def _now() -> dt.datetime:
 
 
 class SmsFallback:
-    """Sends a call's code through the enabled providers in priority order, at most once.
+    """Sends a call's code through the enabled providers in priority order, at most once; and
+    once more, through a provider not asked yet, when a receipt says the first went undelivered
+    (a failover: the call's second send round, under the same discipline).
 
     The SMS is claimed in the database under a lease (renewed at each attempt) and a fencing
     token, and every provider request is recorded as an attempt before it goes out.
@@ -49,6 +59,9 @@ class SmsFallback:
       SMS may have been sent; never sent again anywhere: better one missing SMS than two;
     - a provider that cannot be used (invalid options, secrets that do not decrypt) →
       skipped without a request.
+
+    With ``public_url`` set, each request asks its provider for delivery receipts, naming the
+    attempt as its reference where the provider can carry one.
 
     And by what goes wrong around the request:
     - recording the attempt fails → no request is made; the sweep resumes the SMS once
@@ -71,6 +84,7 @@ class SmsFallback:
         relay: OutboxRelay,
         timeout: float,
         lease: float,
+        public_url: str | None = None,
     ) -> None:
         self._store = store
         self._box = box
@@ -78,6 +92,7 @@ class SmsFallback:
         self._relay = relay
         self._timeout = timeout
         self._lease = dt.timedelta(seconds=lease)
+        self._public_url = public_url
 
     async def send(self, verification_call_uuid: str) -> Delivery | None:
         """Send the call's SMS if it is due and no other worker holds it; how it ended, or
@@ -105,9 +120,11 @@ class SmsFallback:
     async def _deliver(
         self, record: PasswordCallRecord, attempts: list[SmsAttempt]
     ) -> Delivery | None:
-        if any(attempt.state in FINAL_STATES for attempt in attempts):
+        # This round's attempts decide how it ends; every round's providers are spent.
+        current = [attempt for attempt in attempts if attempt.send_round == record.sms_round]
+        if any(attempt.state in FINAL_STATES for attempt in current):
             # Decided under an earlier claim whose finish was lost: finish it, send nothing.
-            return delivery_of(attempts)
+            return delivery_of(current)
         prepared = await self._prepare(record)
         if isinstance(prepared, Delivery):
             return prepared
@@ -126,11 +143,19 @@ class SmsFallback:
             attempt = await self._start(record, provider, attempt_no=len(attempts) + 1)
             if attempt is None:
                 return None
-            attempt = await self._attempt(attempt, sender, message)
+            attempt = await self._attempt(attempt, sender, self._addressed(message, attempt))
             attempts.append(attempt)
+            current.append(attempt)
             if attempt.state in FINAL_STATES:
                 break
-        return delivery_of(attempts, skipped)
+        return delivery_of(current, skipped)
+
+    def _addressed(self, message: SmsMessage, attempt: SmsAttempt) -> SmsMessage:
+        """``message`` asking for receipts for this attempt, when providers can reach us."""
+        if self._public_url is None:
+            return message
+        url = receipt_url(self._public_url, attempt.provider_type, attempt.provider_id)
+        return dataclasses.replace(message, receipt_url=url, reference=attempt.attempt_id)
 
     async def _prepare(
         self, record: PasswordCallRecord
@@ -172,6 +197,7 @@ class SmsFallback:
                 record.verification_call_uuid,
                 claim=record.sms_claim,
                 attempt_no=attempt_no,
+                send_round=record.sms_round,
                 provider_id=provider.id,
                 provider_name=provider.name,
                 provider_type=provider.provider,
@@ -205,6 +231,7 @@ class SmsFallback:
 
     async def _finish(self, record: PasswordCallRecord, delivery: Delivery) -> bool:
         """Record the SMS's end and its event under this claim; False if it is no longer ours."""
+        failover = False
         async with self._store.transaction() as tx:
             finished = await verification.finish_sms(
                 tx.connection,
@@ -219,8 +246,15 @@ class SmsFallback:
             event = None if finished is None else password_call_sms_event(finished)
             if event is not None:
                 await tx.add_outbox_events([event])
+                # A receipt may have said undelivered before this finish: the failover it
+                # could not queue then is queued now.
+                failover = await sms_deliveries.queue_failover(
+                    tx.connection, record.verification_call_uuid, now=_now()
+                )
         if event is None:
             return False
+        if failover:
+            log.info("sms.failover_queued", verification_call_uuid=record.verification_call_uuid)
         structlog.contextvars.bind_contextvars(
             sms_sent=delivery.sent, sms_provider=delivery.provider, sms_error=delivery.error
         )

@@ -32,7 +32,8 @@ from schemas.confirmations import CODE_PLACEHOLDER, TEMPLATE_RESOURCE_KEY, local
 
 @dataclass(frozen=True, slots=True)
 class ProviderFields:
-    """What an admin sets on a provider; ``options`` holds only the non-secret ones."""
+    """What an admin sets on a provider; ``options`` holds only the non-secret ones (and
+    ``********`` in place of each optional secret that is stored)."""
 
     name: str
     caption: str
@@ -226,26 +227,33 @@ async def enabled_providers(
     rows = await connection.execute(
         table.select().where(table.c.is_enabled.is_(True)).order_by(table.c.priority, table.c.id)
     )
-    configs = []
-    for row in rows.all():
-        record = _provider_record(row)
-        options = dict(record.fields.options)
-        unusable = None
-        try:
-            options.update(decrypt_secrets(box, record.fields.secrets_encrypted))
-        except SecretsKeyMissing as exc:
-            unusable = str(exc)
-        configs.append(
-            SmsProviderConfig(
-                id=record.id,
-                name=record.fields.name,
-                provider=record.fields.provider,
-                priority=record.fields.priority,
-                options=options,
-                unusable=unusable,
-            )
-        )
-    return configs
+    return [_sms_config(_provider_record(row), box) for row in rows.all()]
+
+
+async def provider_config(
+    connection: AsyncConnection, box: SecretsBox, provider_id: int
+) -> SmsProviderConfig | None:
+    """One provider as the SMS code needs it (enabled or not), secrets decrypted; None if
+    there is no such provider."""
+    record = await select_provider(connection, provider_id)
+    return None if record is None else _sms_config(record, box)
+
+
+def _sms_config(record: ProviderRecord, box: SecretsBox) -> SmsProviderConfig:
+    options = dict(record.fields.options)
+    unusable = None
+    try:
+        options.update(decrypt_secrets(box, record.fields.secrets_encrypted))
+    except SecretsKeyMissing as exc:
+        unusable = str(exc)
+    return SmsProviderConfig(
+        id=record.id,
+        name=record.fields.name,
+        provider=record.fields.provider,
+        priority=record.fields.priority,
+        options=options,
+        unusable=unusable,
+    )
 
 
 async def best_template(connection: AsyncConnection) -> SmsTemplate | None:

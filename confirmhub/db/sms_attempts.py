@@ -46,9 +46,15 @@ class SmsAttempt:
     error: str | None
     started_at: dt.datetime
     finished_at: dt.datetime | None
+    send_round: int = 1
+    delivery: str | None = None
+    delivery_status: str | None = None
+    delivery_error_code: str | None = None
+    delivery_updated_at: dt.datetime | None = None
 
 
-def _attempt(row: sa.Row[Any]) -> SmsAttempt:
+def attempt_from_row(row: sa.Row[Any]) -> SmsAttempt:
+    """An SmsAttempt from a full ``sms_attempts`` row."""
     return SmsAttempt(**row._mapping)
 
 
@@ -58,6 +64,7 @@ async def start_attempt(
     *,
     claim: int,
     attempt_no: int,
+    send_round: int = 1,
     provider_id: int,
     provider_name: str,
     provider_type: str,
@@ -89,6 +96,7 @@ async def start_attempt(
         error=None,
         started_at=now,
         finished_at=None,
+        send_round=send_round,
     )
     await connection.execute(sms_attempts.insert().values(dataclasses.asdict(attempt)))
     return attempt
@@ -140,7 +148,7 @@ async def call_attempts(
         .where(_attempts.verification_call_uuid == verification_call_uuid)
         .order_by(_attempts.attempt_no)
     )
-    return [_attempt(row) for row in rows]
+    return [attempt_from_row(row) for row in rows]
 
 
 async def interrupt_attempts(

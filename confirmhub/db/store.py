@@ -44,6 +44,7 @@ class PasswordCallRecord:
     sms_error: str | None
     sms_updated_at: dt.datetime | None
     sms_claim: int
+    sms_round: int
 
 
 @dataclass(frozen=True, slots=True)

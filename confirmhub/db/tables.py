@@ -84,6 +84,8 @@ password_calls = sa.Table(
     # Bumped by every claim of the SMS: a worker writes only under the claim it holds, so
     # one whose lease ran out (slow, or presumed dead) can no longer act on the SMS.
     sa.Column("sms_claim", sa.Integer, nullable=False, server_default="0"),
+    # 1 for the first SMS; 2 once an undelivered one has failed over to the next provider.
+    sa.Column("sms_round", sa.Integer, nullable=False, server_default="1"),
     sa.Index(
         "ix_password_calls_sms_due",
         "sms_updated_at",
@@ -128,6 +130,9 @@ password_call_requests = sa.Table(
 # ``provider_message_id`` is the provider's: delivery receipts find their attempt by either.
 # States: sending (the request may be in flight), accepted, failed (not taken; the next
 # provider may try), refused (not taken; final), unconfirmed (may have been taken; final).
+# Delivery receipts fill the delivery columns: ``delivery`` is pending, then delivered or
+# undelivered, and once final never changes; ``delivery_status`` and ``delivery_error_code``
+# are the provider's words for it.
 sms_attempts = sa.Table(
     "sms_attempts",
     metadata,
@@ -144,6 +149,11 @@ sms_attempts = sa.Table(
     sa.Column("error", sa.String(limits.SMS_ERROR)),
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
+    sa.Column("send_round", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("delivery", sa.String(16)),
+    sa.Column("delivery_status", sa.String(32)),
+    sa.Column("delivery_error_code", sa.String(32)),
+    sa.Column("delivery_updated_at", UtcDateTime()),
     sa.UniqueConstraint("verification_call_uuid", "attempt_no"),
     sa.Index("ix_sms_attempts_provider_message", "provider_id", "provider_message_id"),
 )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from confirmhub.codes import code_matches_async
-from confirmhub.db import verification
+from confirmhub.db import sms_attempts, verification
+from confirmhub.db.sms_attempts import SmsAttempt
 from confirmhub.db.store import PasswordCallRecord
 from confirmhub.events import password_call_approved_event
 from confirmhub.outcomes import q850_cause_name
@@ -18,7 +20,7 @@ from receiver.body import read_json_body, validate
 from receiver.callers import CALLER
 from receiver.errors import Conflict, NotFound
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
-from schemas.api import CodeCheckResult, PasswordCallView
+from schemas.api import CodeCheckResult, PasswordCallView, SmsAttemptView
 from schemas.events import CallOutcome
 from schemas.mcn import (
     CodeCheckRequest,
@@ -29,8 +31,26 @@ from schemas.mcn import (
 log = structlog.get_logger("confirmhub.receiver")
 
 
-def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
-    """The API view of a stored call; the code and its hash never leave the store."""
+def _attempt_view(attempt: SmsAttempt) -> SmsAttemptView:
+    return SmsAttemptView(
+        provider=attempt.provider_name,
+        round=attempt.send_round,
+        state=attempt.state,
+        provider_message_id=attempt.provider_message_id,
+        delivery=attempt.delivery,  # type: ignore[arg-type]
+        delivery_status=attempt.delivery_status,
+        delivery_error_code=attempt.delivery_error_code,
+        delivery_updated_at=attempt.delivery_updated_at,
+    )
+
+
+def password_call_view(
+    record: PasswordCallRecord, attempts: Sequence[SmsAttempt] = ()
+) -> PasswordCallView:
+    """The API view of a stored call and its SMS attempts; the code and its hash never leave
+    the store."""
+    # The latest request a provider took (or may have) is the SMS the user is waiting for.
+    taken = [attempt for attempt in attempts if attempt.provider_message_id or attempt.delivery]
     return PasswordCallView(
         verification_call_uuid=record.verification_call_uuid,
         call_id=record.call_id,
@@ -44,6 +64,8 @@ def password_call_view(record: PasswordCallRecord) -> PasswordCallView:
         verification_status=record.verification_status,  # type: ignore[arg-type]
         sms_status=record.sms_status,
         sms_provider=record.sms_provider,
+        sms_delivery=taken[-1].delivery if taken else None,  # type: ignore[arg-type]
+        sms_attempts=[_attempt_view(attempt) for attempt in attempts],
         initiated_at=record.initiated_at,
         completed_at=record.completed_at,
         created_at=record.created_at,
@@ -84,10 +106,13 @@ def _call_uuid(request: web.Request) -> str:
 async def get_password_call(request: web.Request) -> web.Response:
     """State and outcome of one call; 404 if unknown."""
     verification_call_uuid = _call_uuid(request)
-    record = await request.app[STORE].get_password_call(verification_call_uuid)
+    store = request.app[STORE]
+    record = await store.get_password_call(verification_call_uuid)
     if record is None:
         raise NotFound(f"no password call {verification_call_uuid!r}")
-    return _json(password_call_view(record))
+    async with store.reading() as connection:
+        attempts = await sms_attempts.call_attempts(connection, verification_call_uuid)
+    return _json(password_call_view(record, attempts))
 
 
 async def check_code(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from confirmhub import __version__
-from receiver.docs import openapi_b2core, openapi_routes
+from receiver.docs import openapi_b2core, openapi_receipts, openapi_routes
 from receiver.docs.openapi_schemas import resolve_models
 from receiver.docs.openapi_table import SECURITY_SCHEMES, Body, Operation, Param, Reply, writes
 from receiver.errors import (
@@ -31,7 +31,11 @@ from schemas.api import Problem
 OPENAPI_VERSION = "3.1.0"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-ROUTES: tuple[Operation, ...] = (*openapi_routes.ROUTES, *openapi_b2core.ROUTES)
+ROUTES: tuple[Operation, ...] = (
+    *openapi_routes.ROUTES,
+    *openapi_receipts.ROUTES,
+    *openapi_b2core.ROUTES,
+)
 
 _ERRORS: dict[int, type[ReceiverError]] = {
     error.status: error

@@ -40,6 +40,7 @@ ADMIN_KEY = api_key("admin")
 CALLS_KEY = api_key("calls")
 BITRIX24_KEY = api_key("bitrix24")
 MCN_WEBHOOK = Access(("mcnBearer", "mcnToken"))
+TWILIO_RECEIPT = Access(("twilioSignature",))
 PUBLIC = Access(())
 
 SECURITY_SCHEMES: dict[str, Schema] = {
@@ -58,6 +59,15 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "type": "http",
         "scheme": "bearer",
         "description": "`Authorization: Bearer <CONFIRMHUB_MCN_WEBHOOK_SECRET>`.",
+    },
+    "twilioSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Twilio-Signature",
+        "description": "Twilio's request signature: base64 HMAC-SHA1, keyed with the "
+        "provider's auth token (`api_secret`), of the URL Twilio was given "
+        "(`CONFIRMHUB_PUBLIC_URL` + path + query) followed by each form field sorted by name, "
+        "name then value.",
     },
     "mcnToken": {
         "type": "apiKey",

@@ -17,11 +17,13 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from confirmhub.db.bitrix24 import MethodConfirmationRecord
+from confirmhub.db.sms_attempts import SmsAttempt
 from confirmhub.db.store import PasswordCallRecord
 from confirmhub.events import (
     method_confirmation_event,
     password_call_approved_event,
     password_call_outcome_event,
+    password_call_sms_delivery_event,
     password_call_sms_event,
 )
 from receiver.docs.handlers import docs_files
@@ -37,6 +39,8 @@ ROUTING_KEYS = {
     "password_call.approved",
     "password_call.sms_sent",
     "password_call.sms_failed",
+    "password_call.sms_delivered",
+    "password_call.sms_undelivered",
 }
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 CALL = PasswordCallRecord(
@@ -64,6 +68,22 @@ CALL = PasswordCallRecord(
     sms_error=None,
     sms_updated_at=None,
     sms_claim=0,
+    sms_round=1,
+)
+ATTEMPT = SmsAttempt(
+    attempt_id="9c1e6c36-3f49-4f0b-8b43-5a1f2f0c9d11",
+    verification_call_uuid=CALL.verification_call_uuid,
+    attempt_no=1,
+    claim=1,
+    provider_id=1,
+    provider_name="twilio",
+    provider_type="Twilio",
+    state="accepted",
+    provider_message_id="SM0123456789abcdef0123456789abcdef",
+    error=None,
+    started_at=NOW,
+    finished_at=NOW,
+    delivery_updated_at=NOW,
 )
 CONFIRMATION = MethodConfirmationRecord(
     member_id="74ef8a46a75104de55d5d4a61b98ab6d",
@@ -113,6 +133,13 @@ def built_events() -> dict[str, bytes]:
             CALL, sms_status=status, sms_provider="Twilio", sms_error=error, sms_updated_at=NOW
         )
         bodies[f"password_call.sms_{status}"] = password_call_sms_event(sms).body
+    for delivery, code in (("delivered", None), ("undelivered", "30003")):
+        receipt = dataclasses.replace(
+            ATTEMPT, delivery=delivery, delivery_status=delivery, delivery_error_code=code
+        )
+        bodies[f"password_call.sms_{delivery}"] = password_call_sms_delivery_event(
+            receipt, correlation_id="req-2"
+        ).body
     for status in ("confirmed", "denied"):
         decided = dataclasses.replace(CONFIRMATION, status=status)
         bodies[f"method_confirmation.{status}"] = method_confirmation_event(
@@ -186,6 +213,8 @@ async def test_security_follows_the_contract(
                 assert {"401", "403"} <= set(operation["responses"]), path
             elif path == "/webhooks/mcn/password-call":
                 assert operation["security"] == [{"mcnBearer": []}, {"mcnToken": []}]
+            elif path == "/webhooks/sms/twilio/{provider_id}":
+                assert operation["security"] == [{"twilioSignature": []}]
             else:
                 assert operation["security"] == [], path
 
