@@ -3,7 +3,10 @@
 Each fake checks credentials and required fields the way the real API does and answers with
 the real error shape, records every request, can be told to fail the next N requests with a
 given answer (or with a broken one: cut off mid-body, or endless), and can be slowed down
-past a client's timeout.
+past a client's timeout. Like the real one, each posts delivery receipts (``report``) to the
+URL a send asked for, in its own callback format, signed as it signs them
+(tests/sms_callbacks.py); ``proxy`` maps the public URL it was given to where the service
+really listens, as a reverse proxy would.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import SecretStr
 
+from tests import sms_callbacks
+
 TWILIO_ACCOUNT_SID = "AC" + "3f0c9a2b" * 4
 TWILIO_AUTH_TOKEN = "twilio-auth-token-7d21"
 VONAGE_API_KEY = "a1b2c3d4"
 VONAGE_API_SECRET = "vonage-api-secret-58ef"
+VONAGE_SIGNATURE_SECRET = "vonage-signature-secret-3b7a"
 SMSAERO_EMAIL = "ops@example.com"
 SMSAERO_API_KEY = "smsaero-api-key-0c4b"
 
@@ -121,7 +127,16 @@ class FakeProvider:
     delay: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
     sent_ids: list[str] = field(default_factory=list)
+    # Message id → the receipt URL its send asked for; (public base, real base) of a proxy.
+    receipt_urls: dict[str, str] = field(default_factory=dict)
+    proxy: tuple[str, str] | None = None
     _script: deque[Answer] = field(default_factory=deque)
+
+    def _proxied(self, url: str) -> str:
+        """Where a request to the public ``url`` really goes."""
+        if self.proxy is not None and url.startswith(self.proxy[0]):
+            return self.proxy[1] + url[len(self.proxy[0]) :]
+        return url
 
     def app(self) -> web.Application:
         """The aiohttp app to serve."""
@@ -181,6 +196,34 @@ class FakeTwilio(FakeProvider):
     path = "/2010-04-01/Accounts/{sid}/Messages.json"
     account_sid: str = TWILIO_ACCOUNT_SID
     auth_token: str = TWILIO_AUTH_TOKEN
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def report(
+        self,
+        sid: str,
+        status: str,
+        error_code: str | None = None,
+        *,
+        signature: str | None = "valid",
+        url: str | None = None,
+    ) -> int:
+        """Post the StatusCallback of message ``sid`` as Twilio does, signed with the auth
+        token over the URL the send gave (``signature``: None for none, any other text sent
+        as it is); the status the service answered."""
+        given = url or self.receipt_urls[sid]
+        message = self.messages[sid]
+        fields = sms_callbacks.twilio_status_callback(
+            sid=sid,
+            account_sid=self.account_sid,
+            to=message["To"],
+            sender=message["From"],
+            status=status,
+            error_code=error_code,
+        )
+        if signature == "valid":
+            signature = sms_callbacks.twilio_signature(self.auth_token, given, fields)
+        headers = {} if signature is None else {"X-Twilio-Signature": signature}
+        return await sms_callbacks.post(self._proxied(given), form=fields, headers=headers)
 
     def sender_options(self) -> dict[str, Any]:
         """Valid options, with a numeric sender the adapter must prefix with "+"."""
@@ -201,6 +244,9 @@ class FakeTwilio(FakeProvider):
             return _json_answer(*refusal)
         sid = "SM" + secrets.token_hex(16)
         self.sent_ids.append(sid)
+        self.messages[sid] = recorded.fields
+        if recorded.fields.get("StatusCallback"):
+            self.receipt_urls[sid] = recorded.fields["StatusCallback"]
         message = {
             "sid": sid,
             "account_sid": self.account_sid,
@@ -248,6 +294,41 @@ class FakeVonage(FakeProvider):
     path = "/sms/json"
     api_key: str = VONAGE_API_KEY
     api_secret: str = VONAGE_API_SECRET
+    signature_secret: str = VONAGE_SIGNATURE_SECRET
+    signature_method: str = "md5hash"
+    # Message id → (to, from, client-ref) of its send.
+    messages: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+
+    async def report(
+        self,
+        message_id: str,
+        status: str,
+        err_code: str = "0",
+        *,
+        as_json: bool = False,
+        signed_with: str | None = "valid",
+    ) -> int:
+        """Post the DLR of ``message_id`` as Vonage does (a form, or JSON for "POST-JSON"),
+        signed by ``signature_method`` with the signature secret (``signed_with``: None for
+        unsigned, another secret to sign with it); the status the service answered."""
+        to, sender, client_ref = self.messages[message_id]
+        dlr = sms_callbacks.vonage_dlr(
+            message_id=message_id,
+            to=to,
+            sender=sender,
+            api_key=self.api_key,
+            status=status,
+            err_code=err_code,
+            client_ref=client_ref,
+        )
+        if signed_with is not None:
+            secret = self.signature_secret if signed_with == "valid" else signed_with
+            dlr["sig"] = sms_callbacks.vonage_signature(secret, self.signature_method, dlr)
+        url = self._proxied(self.receipt_urls[message_id])
+        if as_json:
+            return await sms_callbacks.post(url, json=dlr)
+        return await sms_callbacks.post(url, form=list(dlr.items()))
+
     # Trial accounts may only text numbers they registered; None means any number.
     whitelist: set[str] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(0x0A00000012345678))
@@ -260,6 +341,8 @@ class FakeVonage(FakeProvider):
             "api_secret": secret,
             "from": "ConfirmHub",
             "base_url": self.url,
+            "signature_secret": SecretStr(self.signature_secret),
+            "signature_method": self.signature_method,
         }
 
     def reject_next(self, count: int, status: str, error_text: str) -> None:
@@ -288,6 +371,10 @@ class FakeVonage(FakeProvider):
             for _ in range(parts)
         ]
         self.sent_ids.extend(message["message-id"] for message in messages)
+        first = messages[0]["message-id"]
+        self.messages[first] = (str(fields["to"]), str(fields["from"]), fields.get("client-ref"))
+        if fields.get("callback"):
+            self.receipt_urls[first] = str(fields["callback"])
         return web.json_response({"message-count": str(parts), "messages": messages})
 
     def _refusal(self, fields: dict[str, Any]) -> tuple[str, str] | None:
@@ -320,6 +407,41 @@ class FakeSmsAero(FakeProvider):
     email: str = SMSAERO_EMAIL
     api_key: str = SMSAERO_API_KEY
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(190000001))
+    # Message id → its status as the status API tells it; the ids the status API was asked.
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_requests: list[str] = field(default_factory=list)
+    status_api_down: bool = False
+
+    def app(self) -> web.Application:
+        """The send API and the status API."""
+        app = super().app()
+        app.router.add_post("/v2/sms/status", self._status)
+        return app
+
+    def set_status(self, message_id: str, status: int, extend_status: str) -> None:
+        """What the status API answers for ``message_id`` from now on."""
+        self.statuses[message_id].update(status=status, extendStatus=extend_status)
+
+    async def report(self, message_id: str, status: int, extend_status: str) -> int:
+        """Post the status callback of ``message_id`` (unsigned, as SMSAero's are), claiming
+        ``status``; the status the service answered."""
+        body = {**self.statuses[message_id], "status": status, "extendStatus": extend_status}
+        body.pop("text", None)
+        return await sms_callbacks.post(self._proxied(self.receipt_urls[message_id]), json=body)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        if self.status_api_down:
+            return web.Response(status=503, text="<html>Service Unavailable</html>")
+        if _basic_credentials(request.headers.get("Authorization", "")) != (
+            self.email,
+            self.api_key,
+        ):
+            return _json_answer(401, smsaero_failure("Unauthorized"))
+        wanted = str((await request.json()).get("id"))
+        self.status_requests.append(wanted)
+        if wanted not in self.statuses:
+            return _json_answer(404, smsaero_failure("Not found"))
+        return web.json_response({"success": True, "data": self.statuses[wanted], "message": None})
 
     def sender_options(self) -> dict[str, Any]:
         """Valid options, leaving ``sign`` to its default."""
@@ -345,4 +467,7 @@ class FakeSmsAero(FakeProvider):
             "dateSend": 1763805600,
         }
         self.sent_ids.append(str(data["id"]))
+        self.statuses[str(data["id"])] = dict(data)
+        if fields.get("callbackUrl"):
+            self.receipt_urls[str(data["id"])] = str(fields["callbackUrl"])
         return web.json_response({"success": True, "data": data, "message": None})

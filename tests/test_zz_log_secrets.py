@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from tests import conftest
-from tests.sms_fakes import SMSAERO_API_KEY, TWILIO_AUTH_TOKEN, VONAGE_API_SECRET
+from tests.sms_fakes import (
+    SMSAERO_API_KEY,
+    TWILIO_AUTH_TOKEN,
+    VONAGE_API_SECRET,
+    VONAGE_SIGNATURE_SECRET,
+)
 
 # Raw tokens from the Bitrix24 fixtures: data[TOKEN], and ONAPPINSTALL's OAuth tokens.
 FIXTURE_TOKENS = (
@@ -21,6 +26,7 @@ conftest.LOG_SCAN.secrets.update(
         conftest.NEXT_SECRETS_KEY,
         TWILIO_AUTH_TOKEN,
         VONAGE_API_SECRET,
+        VONAGE_SIGNATURE_SECRET,
         SMSAERO_API_KEY,
         *FIXTURE_TOKENS,
     }

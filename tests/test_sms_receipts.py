@@ -1,0 +1,317 @@
+"""SMS delivery receipts, end to end: a busy call's SMS goes out through a fake provider that
+was given the public URL, the provider posts its receipts back (through a "proxy" to the real
+server, signed as it signs them), and a downstream consumer sees each final delivery once;
+an undelivered SMS fails over to the next provider once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from confirmhub.db.sms_attempts import SmsAttempt, call_attempts
+from confirmhub.settings import Settings
+from tests.fakes import FakeMcn
+from tests.helpers import EventTap, body_of
+from tests.sms_fakes import FakeProvider, FakeSmsAero, FakeTwilio, FakeVonage
+from tests.sms_support import ADMIN, CALL, add_provider, add_template, place_call, post_cdr
+
+PUBLIC_URL = "https://confirmhub.example.com/hub"
+DELIVERY_EVENTS = ("password_call.sms_delivered", "password_call.sms_undelivered")
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Both backends."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings, with the public URL providers are given (a proxy's, not ours)."""
+    return settings.model_copy(update={"public_url": PUBLIC_URL})
+
+
+@dataclass
+class Scene:
+    """A call whose SMS goes out, and what a user and a consumer see of it."""
+
+    client: TestClient[web.Request, web.Application]
+    engine: AsyncEngine
+    fake_mcn: FakeMcn
+    deliveries: EventTap
+    sends: EventTap
+
+    async def configure(self, *fakes: FakeProvider) -> None:
+        """The fakes as providers in priority order, behind the proxy; and a template."""
+        for priority, fake in enumerate(fakes, start=1):
+            fake.proxy = (PUBLIC_URL, str(self.client.make_url("")).rstrip("/"))
+            await add_provider(
+                self.client, fake, name=fake.provider_type.lower(), priority=priority
+            )
+        await add_template(self.client, priority=1, text="Your code is %CODE%")
+
+    async def sms_sent(self, fake: FakeProvider, count: int = 1) -> str:
+        """A busy call whose SMS ``fake`` took; the message id."""
+        await place_call(self.client, self.fake_mcn)
+        await post_cdr(self.client, 17)
+        event = body_of(await self.sends.next())
+        assert event["type"] == "password_call.sms_sent"
+        assert len(fake.sent_ids) == count
+        return fake.sent_ids[-1]
+
+    async def view(self) -> dict[str, Any]:
+        """The call as the API shows it."""
+        response = await self.client.get(f"/api/v1/password-calls/{CALL}", headers=ADMIN)
+        assert response.status == 200
+        view: dict[str, Any] = await response.json()
+        return view
+
+    async def attempts(self) -> list[SmsAttempt]:
+        """The call's SMS attempts as stored."""
+        async with self.engine.connect() as connection:
+            return await call_attempts(connection, CALL)
+
+
+@pytest.fixture
+async def scene(
+    client: TestClient[web.Request, web.Application],
+    engine: AsyncEngine,
+    fake_mcn: FakeMcn,
+    channel: Any,
+    sms_events: EventTap,
+) -> Scene:
+    """The call's world, no provider configured yet."""
+    deliveries = await EventTap.bind(channel, *DELIVERY_EVENTS)
+    return Scene(client, engine, fake_mcn, deliveries, sms_events)
+
+
+@pytest.fixture
+def fakes(twilio: FakeTwilio, vonage: FakeVonage, smsaero: FakeSmsAero) -> dict[str, FakeProvider]:
+    """Every provider's fake, by the type's name in a receipt URL."""
+    return {"twilio": twilio, "vonage": vonage, "smsaero": smsaero}
+
+
+async def report(fake: FakeProvider, message_id: str, delivered: bool) -> int:
+    """``fake``'s final receipt for ``message_id``, as the provider words it."""
+    if isinstance(fake, FakeTwilio):
+        if delivered:
+            return await fake.report(message_id, "delivered")
+        return await fake.report(message_id, "undelivered", "30003")
+    if isinstance(fake, FakeVonage):
+        if delivered:
+            return await fake.report(message_id, "delivered")
+        return await fake.report(message_id, "failed", "2", as_json=True)
+    assert isinstance(fake, FakeSmsAero)
+    if delivered:
+        fake.set_status(message_id, 1, "delivery")
+        return await fake.report(message_id, 1, "delivery")
+    fake.set_status(message_id, 2, "error")
+    return await fake.report(message_id, 2, "error")
+
+
+async def intermediate(fake: FakeProvider, message_id: str) -> int:
+    """``fake``'s receipt saying the message is on its way."""
+    if isinstance(fake, FakeTwilio):
+        return await fake.report(message_id, "sent")
+    if isinstance(fake, FakeVonage):
+        return await fake.report(message_id, "accepted")
+    assert isinstance(fake, FakeSmsAero)
+    fake.set_status(message_id, 3, "transmitted")
+    return await fake.report(message_id, 3, "transmitted")
+
+
+OK = {"Twilio": 204, "Vonage": 204, "SMSAero": 200}
+FINAL = {
+    ("Twilio", True): ("delivered", None),
+    ("Twilio", False): ("undelivered", "30003"),
+    ("Vonage", True): ("delivered", None),
+    ("Vonage", False): ("failed", "2"),
+    ("SMSAero", True): ("delivery", None),
+    ("SMSAero", False): ("error", None),
+}
+
+
+@pytest.mark.parametrize("kind", ["twilio", "vonage", "smsaero"])
+@pytest.mark.parametrize("delivered", [True, False], ids=["delivered", "undelivered"])
+async def test_a_providers_receipt_publishes_its_delivery_once(
+    scene: Scene, fakes: dict[str, FakeProvider], kind: str, delivered: bool
+) -> None:
+    fake = fakes[kind]
+    await scene.configure(fake)
+    message_id = await scene.sms_sent(fake)
+    # The send asked for receipts at the public URL of this provider.
+    assert fake.receipt_urls[message_id].startswith(f"{PUBLIC_URL}/webhooks/sms/{kind}/1")
+
+    assert await intermediate(fake, message_id) == OK[fake.provider_type]
+    assert (await scene.view())["sms_delivery"] == "pending"
+    assert await report(fake, message_id, delivered) == OK[fake.provider_type]
+    # Receipts repeat and arrive out of order: neither publishes again nor regresses.
+    assert await report(fake, message_id, delivered) == OK[fake.provider_type]
+    assert await intermediate(fake, message_id) == OK[fake.provider_type]
+
+    event = body_of(await scene.deliveries.next())
+    expected = "delivered" if delivered else "undelivered"
+    assert event["type"] == f"password_call.sms_{expected}"
+    status, error_code = FINAL[(fake.provider_type, delivered)]
+    assert event["data"] == {
+        "verification_call_uuid": CALL,
+        "provider": kind,
+        "provider_message_id": message_id,
+        "status": status,
+        "error_code": error_code,
+    }
+    await scene.deliveries.assert_quiet(1.0)
+    view = await scene.view()
+    assert view["sms_delivery"] == expected
+    assert [(a["provider"], a["delivery"], a["delivery_status"]) for a in view["sms_attempts"]] == [
+        (kind, expected, status)
+    ]
+    # No other provider was configured, so an undelivered SMS has nowhere to fail over to.
+    await scene.sends.assert_quiet(0.5)
+
+
+@pytest.mark.parametrize("first", ["twilio", "vonage", "smsaero"])
+async def test_an_undelivered_sms_is_sent_through_the_next_provider_once(
+    scene: Scene, fakes: dict[str, FakeProvider], first: str
+) -> None:
+    primary = fakes.pop(first)
+    second, third = fakes.values()
+    await scene.configure(primary, second, third)
+    message_id = await scene.sms_sent(primary)
+
+    assert await report(primary, message_id, delivered=False) == OK[primary.provider_type]
+    assert body_of(await scene.deliveries.next())["type"] == "password_call.sms_undelivered"
+    # The failover: the next provider by priority, once.
+    event = body_of(await scene.sends.next())
+    assert (event["type"], event["data"]["provider"]) == (
+        "password_call.sms_sent",
+        second.provider_type.lower(),
+    )
+    assert len(second.requests) == 1
+    failover_id = second.sent_ids[0]
+    assert event["data"]["provider_message_id"] == failover_id
+
+    # The failover is undelivered too: that is reported, and nothing more is sent.
+    assert await report(second, failover_id, delivered=False) == OK[second.provider_type]
+    assert body_of(await scene.deliveries.next())["type"] == "password_call.sms_undelivered"
+    await scene.sends.assert_quiet(3.0)
+    assert (len(primary.requests), len(second.requests), third.requests) == (1, 1, [])
+    view = await scene.view()
+    assert [(a["provider"], a["round"], a["delivery"]) for a in view["sms_attempts"]] == [
+        (first, 1, "undelivered"),
+        (second.provider_type.lower(), 2, "undelivered"),
+    ]
+    assert (view["sms_status"], view["sms_provider"]) == ("sent", second.provider_type.lower())
+
+
+async def test_a_delivered_sms_after_the_code_was_approved_sends_nothing_more(
+    scene: Scene, twilio: FakeTwilio, vonage: FakeVonage
+) -> None:
+    await scene.configure(twilio, vonage)
+    sid = await scene.sms_sent(twilio)
+    check = await scene.client.post(
+        f"/api/v1/password-calls/{CALL}/check", json={"code": "1234"}, headers=ADMIN
+    )
+    assert (await check.json())["status"] == "approved"
+    # A late "undelivered" (the user got the code some other way): no failover.
+    assert await twilio.report(sid, "undelivered", "30005") == 204
+    assert body_of(await scene.deliveries.next())["type"] == "password_call.sms_undelivered"
+    await scene.sends.assert_quiet(3.0)
+    assert vonage.requests == []
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["missing", "wrong secret", "signed for another URL"],
+)
+async def test_a_twilio_receipt_that_does_not_verify_changes_nothing(
+    scene: Scene, twilio: FakeTwilio, forgery: str
+) -> None:
+    await scene.configure(twilio)
+    sid = await scene.sms_sent(twilio)
+    given = twilio.receipt_urls[sid]
+    if forgery == "missing":
+        status = await twilio.report(sid, "undelivered", "30003", signature=None)
+    elif forgery == "wrong secret":
+        twilio.auth_token = "not-the-auth-token"
+        status = await twilio.report(sid, "undelivered", "30003")
+    else:
+        # Signed over the URL the request arrives at, not the one Twilio was given.
+        real = twilio._proxied(given)
+        twilio.receipt_urls[sid] = real
+        status = await twilio.report(sid, "undelivered", "30003")
+        twilio.receipt_urls[sid] = given
+    assert status == 401
+    await scene.deliveries.assert_quiet(1.0)
+    assert [(a.delivery, a.delivery_status) for a in await scene.attempts()] == [(None, None)]
+    assert (await scene.view())["sms_delivery"] is None
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "wrong secret"])
+async def test_a_vonage_receipt_that_does_not_verify_changes_nothing(
+    scene: Scene, vonage: FakeVonage, forgery: str
+) -> None:
+    await scene.configure(vonage)
+    message_id = await scene.sms_sent(vonage)
+    signed_with = None if forgery == "unsigned" else "not-the-signature-secret"
+    assert await vonage.report(message_id, "failed", "2", signed_with=signed_with) == 401
+    await scene.deliveries.assert_quiet(1.0)
+    assert [a.delivery for a in await scene.attempts()] == [None]
+
+
+async def test_an_smsaero_callback_is_only_a_hint(scene: Scene, smsaero: FakeSmsAero) -> None:
+    await scene.configure(smsaero)
+    message_id = await scene.sms_sent(smsaero)
+    # Anyone may post "delivered"; SMSAero's own status API says otherwise, and wins.
+    smsaero.set_status(message_id, 2, "error")
+    assert await smsaero.report(message_id, 1, "delivery") == 200
+    event = body_of(await scene.deliveries.next())
+    assert (event["type"], event["data"]["status"]) == ("password_call.sms_undelivered", "error")
+    assert smsaero.status_requests == [message_id]
+
+
+async def test_an_smsaero_status_api_that_cannot_answer_records_nothing(
+    scene: Scene, smsaero: FakeSmsAero
+) -> None:
+    await scene.configure(smsaero)
+    message_id = await scene.sms_sent(smsaero)
+    smsaero.status_api_down = True
+    assert await smsaero.report(message_id, 1, "delivery") == 502  # SMSAero sends it again
+    await scene.deliveries.assert_quiet(1.0)
+    assert [a.delivery for a in await scene.attempts()] == [None]
+    smsaero.status_api_down = False
+    smsaero.set_status(message_id, 1, "delivery")
+    assert await smsaero.report(message_id, 1, "delivery") == 200
+    assert body_of(await scene.deliveries.next())["type"] == "password_call.sms_delivered"
+
+
+async def test_an_unknown_provider_or_message_is_refused_without_saying_which(
+    scene: Scene, twilio: FakeTwilio, smsaero: FakeSmsAero
+) -> None:
+    await scene.configure(twilio, smsaero)
+    sid = await scene.sms_sent(twilio)
+    # Twilio and Vonage: a provider that does not exist cannot verify anything.
+    given = twilio.receipt_urls[sid]
+    for other in ("/webhooks/sms/twilio/99?", "/webhooks/sms/twilio/2?"):  # 2 is SMSAero's
+        twilio.receipt_urls[sid] = given.replace("/webhooks/sms/twilio/1?", other)
+        assert await twilio.report(sid, "delivered") == 401
+    twilio.receipt_urls[sid] = given
+    # SMSAero: an unknown provider and an unknown message get one answer.
+    answers = []
+    for provider_id, message_id in (("99", "190000001"), ("2", "555")):
+        response = await scene.client.post(
+            f"/webhooks/sms/smsaero/{provider_id}", json={"id": message_id, "status": 1}
+        )
+        answers.append((response.status, (await response.json())["detail"]))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 404
+    assert smsaero.status_requests == []
+    await scene.deliveries.assert_quiet(0.5)
