@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import pytest
 from aio_pika.abc import AbstractChannel
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -212,6 +213,51 @@ async def test_api_survives_hostile_input(
     path = template.replace("{text}", quote(text, safe="=&[]"))
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN if authentic else 'wrong'}"}
     await send_and_check(client, channel, method, path, body, content_type, headers)
+
+
+RECEIPT_ROUTES = st.sampled_from(
+    [
+        f"/webhooks/sms/{kind}/{provider}"
+        for kind in ("twilio", "vonage", "smsaero")
+        for provider in ("1", "0", "99999999999999999999")
+    ]
+)
+
+
+@attack(2000)
+@given(
+    path=RECEIPT_ROUTES,
+    body=BODIES | FORMS,
+    content_type=CONTENT_TYPES,
+    signature=st.one_of(st.none(), st.text(max_size=40)),
+)
+async def test_sms_receipts_survive_hostile_input(
+    client: TestClient,  # type: ignore[type-arg]
+    channel: AbstractChannel,
+    seeded_provider: None,
+    path: str,
+    body: bytes,
+    content_type: str | None,
+    signature: str | None,
+) -> None:
+    headers = {} if signature is None else {"X-Twilio-Signature": quote(signature)}
+    await send_and_check(client, channel, "POST", path, body, content_type, headers)
+
+
+@pytest.fixture
+async def seeded_provider(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Provider 1, a Twilio one: on the other types' routes its id names a provider of
+    another type, which must be refused as an unknown one is."""
+    response = await client.post(
+        "/api/v2/confirmations/providers",
+        json={
+            "name": "twilio",
+            "provider": "Twilio",
+            "options": {"api_sid": "AC1", "api_secret": "s3cret", "from": "+15005550006"},
+        },
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status == 201, await response.text()
 
 
 async def test_service_still_answers_after_the_attack(

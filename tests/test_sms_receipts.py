@@ -6,7 +6,7 @@ an undelivered SMS fails over to the next provider once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -48,15 +48,17 @@ class Scene:
     fake_mcn: FakeMcn
     deliveries: EventTap
     sends: EventTap
+    provider_ids: dict[str, int] = field(default_factory=dict)
 
     async def configure(self, *fakes: FakeProvider) -> None:
         """The fakes as providers in priority order, behind the proxy; and a template."""
         for priority, fake in enumerate(fakes, start=1):
             fake.proxy = (PUBLIC_URL, str(self.client.make_url("")).rstrip("/"))
-            await add_provider(
-                self.client, fake, name=fake.provider_type.lower(), priority=priority
-            )
+            name = fake.provider_type.lower()
+            await add_provider(self.client, fake, name=name, priority=priority)
         await add_template(self.client, priority=1, text="Your code is %CODE%")
+        listed = await self.client.get("/api/v2/confirmations/providers", headers=ADMIN)
+        self.provider_ids = {provider["name"]: provider["id"] for provider in await listed.json()}
 
     async def sms_sent(self, fake: FakeProvider, count: int = 1) -> str:
         """A busy call whose SMS ``fake`` took; the message id."""
@@ -148,7 +150,10 @@ async def test_a_providers_receipt_publishes_its_delivery_once(
     await scene.configure(fake)
     message_id = await scene.sms_sent(fake)
     # The send asked for receipts at the public URL of this provider.
-    assert fake.receipt_urls[message_id].startswith(f"{PUBLIC_URL}/webhooks/sms/{kind}/1")
+    provider_id = scene.provider_ids[kind]
+    assert fake.receipt_urls[message_id].startswith(
+        f"{PUBLIC_URL}/webhooks/sms/{kind}/{provider_id}"
+    )
 
     assert await intermediate(fake, message_id) == OK[fake.provider_type]
     assert (await scene.view())["sms_delivery"] == "pending"
@@ -298,15 +303,19 @@ async def test_an_unknown_provider_or_message_is_refused_without_saying_which(
 ) -> None:
     await scene.configure(twilio, smsaero)
     sid = await scene.sms_sent(twilio)
-    # Twilio and Vonage: a provider that does not exist cannot verify anything.
+    ids = scene.provider_ids
+    unknown = max(ids.values()) + 1
+    # Twilio and Vonage: a provider that does not exist cannot verify anything; neither can
+    # one of another type.
     given = twilio.receipt_urls[sid]
-    for other in ("/webhooks/sms/twilio/99?", "/webhooks/sms/twilio/2?"):  # 2 is SMSAero's
-        twilio.receipt_urls[sid] = given.replace("/webhooks/sms/twilio/1?", other)
+    for other in (unknown, ids["smsaero"]):
+        own = f"/webhooks/sms/twilio/{ids['twilio']}?"
+        twilio.receipt_urls[sid] = given.replace(own, f"/webhooks/sms/twilio/{other}?")
         assert await twilio.report(sid, "delivered") == 401
     twilio.receipt_urls[sid] = given
     # SMSAero: an unknown provider and an unknown message get one answer.
     answers = []
-    for provider_id, message_id in (("99", "190000001"), ("2", "555")):
+    for provider_id, message_id in ((unknown, "190000001"), (ids["smsaero"], "555")):
         response = await scene.client.post(
             f"/webhooks/sms/smsaero/{provider_id}", json={"id": message_id, "status": 1}
         )
