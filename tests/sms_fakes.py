@@ -197,6 +197,9 @@ class FakeTwilio(FakeProvider):
     account_sid: str = TWILIO_ACCOUNT_SID
     auth_token: str = TWILIO_AUTH_TOKEN
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (status, error code) to report before answering the send, and what the service said.
+    report_before_answer: tuple[str, str | None] | None = None
+    early_reports: list[int] = field(default_factory=list)
 
     async def report(
         self,
@@ -247,6 +250,9 @@ class FakeTwilio(FakeProvider):
         self.messages[sid] = recorded.fields
         if recorded.fields.get("StatusCallback"):
             self.receipt_urls[sid] = recorded.fields["StatusCallback"]
+            if self.report_before_answer is not None:
+                # A receipt can overtake the answer to the send it reports on.
+                self.early_reports.append(await self.report(sid, *self.report_before_answer))
         message = {
             "sid": sid,
             "account_sid": self.account_sid,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confirmhub.db.sms_attempts import SmsAttempt, call_attempts
 from confirmhub.settings import Settings
 from tests.fakes import FakeMcn
-from tests.helpers import EventTap, body_of
+from tests.helpers import EventTap, body_of, eventually
 from tests.sms_fakes import FakeProvider, FakeSmsAero, FakeTwilio, FakeVonage
 from tests.sms_support import ADMIN, CALL, add_provider, add_template, place_call, post_cdr
 
@@ -33,10 +33,15 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# Short, so that a send can outlive it within a test; long beside a loopback send.
+LEASE = 3.0
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The test settings, with the public URL providers are given (a proxy's, not ours)."""
-    return settings.model_copy(update={"public_url": PUBLIC_URL})
+    update = {"public_url": PUBLIC_URL, "sms_claim_lease": LEASE, "mcn_api_timeout": 10.0}
+    return settings.model_copy(update=update)
 
 
 @dataclass
@@ -324,3 +329,57 @@ async def test_an_unknown_provider_or_message_is_refused_without_saying_which(
     assert answers[0][0] == 404
     assert smsaero.status_requests == []
     await scene.deliveries.assert_quiet(0.5)
+
+
+async def test_a_receipt_that_overtakes_the_send_is_matched_by_its_reference(
+    scene: Scene, twilio: FakeTwilio, vonage: FakeVonage
+) -> None:
+    await scene.configure(twilio, vonage)
+    # Twilio reports "undelivered" before it answers the send, so the message id is not
+    # recorded yet: the receipt finds its attempt by the reference in its signed URL, and the
+    # failover it calls for is queued once the first SMS is finished.
+    twilio.report_before_answer = ("undelivered", "30008")
+    sid = await scene.sms_sent(twilio)
+    assert twilio.early_reports == [204]
+    event = body_of(await scene.deliveries.next())
+    assert (event["type"], event["data"]["provider_message_id"]) == (
+        "password_call.sms_undelivered",
+        sid,
+    )
+    failover = body_of(await scene.sends.next())
+    assert (failover["type"], failover["data"]["provider"]) == ("password_call.sms_sent", "vonage")
+    attempts = await scene.attempts()
+    assert [(a.state, a.provider_message_id, a.delivery) for a in attempts] == [
+        ("accepted", sid, "undelivered"),
+        ("accepted", vonage.sent_ids[0], None),
+    ]
+    await scene.sends.assert_quiet(1.0)
+
+
+async def test_a_delivered_receipt_shows_the_truth_of_an_sms_reported_failed(
+    scene: Scene, twilio: FakeTwilio
+) -> None:
+    await scene.configure(twilio)
+    twilio.delay = 2.5 * LEASE  # Twilio answers, successfully, after the lease ran out
+    await place_call(scene.client, scene.fake_mcn)
+    await post_cdr(scene.client, 17)
+    failed = body_of(await scene.sends.next(timeout=3 * LEASE))
+    assert failed["type"] == "password_call.sms_failed"
+    assert "may have been sent" in failed["data"]["error"]
+    await eventually(lambda: twilio.sent_ids, timeout=3 * LEASE)
+    [sid] = twilio.sent_ids
+    await eventually(lambda: _has_message_id(scene, sid))
+
+    assert await twilio.report(sid, "delivered") == 204
+    event = body_of(await scene.deliveries.next())
+    assert (event["type"], event["data"]["provider_message_id"]) == (
+        "password_call.sms_delivered",
+        sid,
+    )
+    view = await scene.view()
+    assert (view["sms_status"], view["sms_delivery"]) == ("failed", "delivered")
+    assert len(twilio.requests) == 1
+
+
+async def _has_message_id(scene: Scene, message_id: str) -> bool:
+    return [a.provider_message_id for a in await scene.attempts()] == [message_id]
