@@ -49,6 +49,11 @@ SMS_ATTEMPT_ID = 36
 SMS_ATTEMPT_STATE = 16
 SMS_MESSAGE_ID = 128
 SMS_ERROR = 500
+# Delivery receipts on an attempt: our word for where it stands (pending, delivered,
+# undelivered), and the provider's own status word and error code.
+SMS_DELIVERY = 16
+SMS_DELIVERY_STATUS = 32
+SMS_DELIVERY_ERROR_CODE = 32
 
 # Bitrix24 portals and method confirmations.
 MEMBER_ID = 64

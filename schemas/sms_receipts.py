@@ -11,12 +11,21 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BeforeValidator, Field, StringConstraints
 
+from schemas import limits
 from schemas.base import UpstreamModel
 
 # A provider's message id: printable ASCII, as wide as sms_attempts.provider_message_id.
-MessageId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
+MessageId = Annotated[
+    str,
+    StringConstraints(
+        max_length=limits.SMS_MESSAGE_ID, pattern=rf"^[\x21-\x7e]{{1,{limits.SMS_MESSAGE_ID}}}$"
+    ),
+]
 # A provider's status word or error code, as we store them.
-Token = Annotated[str, StringConstraints(max_length=64)]
+Token = Annotated[str, StringConstraints(max_length=limits.SMS_DELIVERY_STATUS)]
+ErrorCode = Annotated[str, StringConstraints(max_length=limits.SMS_DELIVERY_ERROR_CODE)]
+# Read but never stored: a reference (ours, or another sender's), a signature, a timestamp.
+Unstored = Annotated[str, StringConstraints(max_length=255)]
 
 
 def _text(value: object) -> object:
@@ -35,7 +44,7 @@ class TwilioStatusCallback(UpstreamModel):
     message_sid: MessageId = Field(validation_alias=AliasChoices("MessageSid", "SmsSid"))
     message_status: Token = Field(validation_alias=AliasChoices("MessageStatus", "SmsStatus"))
     error_code: Annotated[Token | None, Lenient] = Field(default=None, validation_alias="ErrorCode")
-    account_sid: Token | None = Field(default=None, validation_alias="AccountSid")
+    account_sid: Unstored | None = Field(default=None, validation_alias="AccountSid")
 
 
 class VonageDeliveryReceipt(UpstreamModel):
@@ -43,10 +52,12 @@ class VonageDeliveryReceipt(UpstreamModel):
 
     message_id: Annotated[MessageId, Lenient] = Field(validation_alias="messageId")
     status: Token
-    err_code: Annotated[Token | None, Lenient] = Field(default=None, validation_alias="err-code")
-    client_ref: Token | None = Field(default=None, validation_alias="client-ref")
-    sig: Token | None = None
-    timestamp: Annotated[Token | None, Lenient] = None
+    err_code: Annotated[ErrorCode | None, Lenient] = Field(
+        default=None, validation_alias="err-code"
+    )
+    client_ref: Unstored | None = Field(default=None, validation_alias="client-ref")
+    sig: Unstored | None = None
+    timestamp: Annotated[Unstored | None, Lenient] = None
 
 
 class SmsAeroCallback(UpstreamModel):

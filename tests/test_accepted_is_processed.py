@@ -33,7 +33,7 @@ from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of, eventually, nested, take_all
 from tests.receiver.test_extras_limits import cdr
 from tests.sms_fakes import FakeTwilio
-from tests.worker.sms_support import serve
+from tests.sms_support import serve
 
 CDR_PATH = "/webhooks/mcn/password-call"
 AUTH = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}

@@ -42,6 +42,7 @@ from confirmhub.db.tables import (
     sms_attempts,
 )
 from confirmhub.redact import sha256_hex
+from confirmhub.sms import Delivery
 from receiver.callers import ADMIN_TOKEN_KEY_ID
 from schemas import limits
 from schemas.api import VerificationStatus
@@ -57,6 +58,12 @@ from schemas.events import CallOutcome, EventEnvelope
 from schemas.inbound import InboundCdr
 from schemas.mcn import McnPasswordCallResponse, PasswordCallCdr, PasswordCallRequest
 from schemas.provider_settings import PROVIDER_TYPES
+from schemas.sms_receipts import (
+    SmsAeroCallback,
+    SmsAeroStatus,
+    TwilioStatusCallback,
+    VonageDeliveryReceipt,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -93,6 +100,16 @@ STORED_FIELDS: list[tuple[type[BaseModel], str, sa.Table, str]] = [
     (InboundCdr, "request_id", outbox, "correlation_id"),
     (InboundMethodConfirm, "request_id", outbox, "correlation_id"),
     (EventEnvelope, "type", outbox, "routing_key"),
+    # Delivery receipts (fields by their wire names): the message id they name, and the
+    # provider's status word and error code.
+    (TwilioStatusCallback, "MessageSid", sms_attempts, "provider_message_id"),
+    (TwilioStatusCallback, "MessageStatus", sms_attempts, "delivery_status"),
+    (TwilioStatusCallback, "ErrorCode", sms_attempts, "delivery_error_code"),
+    (VonageDeliveryReceipt, "messageId", sms_attempts, "provider_message_id"),
+    (VonageDeliveryReceipt, "status", sms_attempts, "delivery_status"),
+    (VonageDeliveryReceipt, "err-code", sms_attempts, "delivery_error_code"),
+    (SmsAeroCallback, "id", sms_attempts, "provider_message_id"),
+    (SmsAeroStatus, "extendStatus", sms_attempts, "delivery_status"),
     (Bitrix24Auth, "member_id", bitrix24_portals, "member_id"),
     (Bitrix24Auth, "domain", bitrix24_portals, "domain"),
     (InboundMethodConfirm, "token_sha256", bitrix24_portals, "token_sha256"),
@@ -147,6 +164,7 @@ def _own_values() -> dict[tuple[str, str], list[str]]:
         ("sms_attempts", "attempt_id"): [str(uuid.uuid4())],
         ("sms_attempts", "state"): list(get_args(AttemptState)),
         ("sms_attempts", "provider_type"): list(PROVIDER_TYPES),
+        ("sms_attempts", "delivery"): [delivery.value for delivery in Delivery],
         ("api_keys", "scopes"): [",".join(SCOPES)],
         ("api_keys", "key_sha256"): [sha256_hex(KEY_PREFIX)],
     }

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from confirmhub.sms.base import ReceivedReceipt
 from confirmhub.sms.errors import InvalidReceipt
+from schemas import limits
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -17,7 +18,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 # (wrong, no such provider, no secret to check it with): the answer tells nothing more.
 NOT_VERIFIED = "the receipt's signature does not verify"
 # A status word or an error code as a report carries it; anything else is provider text.
-_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+_TOKEN = re.compile(
+    rf"[A-Za-z0-9_.:-]{{1,{min(limits.SMS_DELIVERY_STATUS, limits.SMS_DELIVERY_ERROR_CODE)}}}"
+)
 # Our references are attempt ids (UUIDs).
 _REFERENCE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
