@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from confirmhub.db.store import PasswordCallRecord, record_from_row
 from confirmhub.db.tables import password_calls
+from schemas import limits
 
 VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
 SmsOutcome = Literal["sent", "failed"]
@@ -173,7 +174,7 @@ async def finish_sms(
                 sms_status=outcome,
                 sms_provider=provider,
                 sms_message_id=provider_message_id,
-                sms_error=None if error is None else error[:500],
+                sms_error=None if error is None else error[: limits.SMS_ERROR],
                 sms_updated_at=now,
                 updated_at=now,
             )
