@@ -5,10 +5,26 @@ from __future__ import annotations
 import hashlib
 
 MASK = "***"
+# Query parameters that name where to connect, shown so that an operator sees which hosts a
+# multi-host database URL lists; every other parameter's value (a password=, an sslkey=) is
+# masked.
+_SHOWN_PARAMETERS = frozenset({"host", "port", "target_session_attrs"})
+
+
+def _redact_query(query: str) -> str:
+    shown = []
+    for parameter in query.split("&"):
+        name, equals, _value = parameter.partition("=")
+        if name in _SHOWN_PARAMETERS:
+            shown.append(parameter)
+        else:
+            # A bare parameter could be a secret itself.
+            shown.append(f"{name}={MASK}" if equals else MASK)
+    return "&".join(shown)
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with the password and any query string replaced by a mask."""
+    """Return ``url`` with the password and every query value but the hosts masked."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url
@@ -17,8 +33,10 @@ def redact_url(url: str) -> str:
         userinfo, _, host = authority.rpartition("@")
         user, colon, _password = userinfo.partition(":")
         authority = f"{user}:{MASK}@{host}" if colon else authority
-    path, question, _query = path.partition("?")
-    return f"{scheme}://{authority}{slash}{path}" + (f"?{MASK}" if question else "")
+    path, question, query = path.partition("?")
+    return (
+        f"{scheme}://{authority}{slash}{path}{question}{_redact_query(query) if question else ''}"
+    )
 
 
 def sha256_hex(value: str) -> str:

@@ -14,14 +14,12 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import exc as sa_exc
 
 from confirmhub import metrics
+from confirmhub.db.engine import is_unavailable
 from confirmhub.errors import ServiceUnavailable
 from receiver.errors import InvalidPayload, ReceiverError
 from receiver.keys import SETTINGS
 
 log = structlog.get_logger("confirmhub.receiver")
-
-# A database or network failure on our side: the client should retry, not see a 500.
-DEPENDENCY_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -76,7 +74,8 @@ def _classify(exc: Exception) -> Exception:
     """What a handler's exception means for the client, logging what an operator must see."""
     if isinstance(exc, ReceiverError | ServiceUnavailable):
         return exc
-    if isinstance(exc, DEPENDENCY_ERRORS):
+    if is_unavailable(exc):
+        # A database or network failure on our side: the client should retry, not see a 500.
         log.warning("request.dependency_unavailable", error_type=type(exc).__name__)
         return ServiceUnavailable(type(exc).__name__)
     if isinstance(exc, sa_exc.DBAPIError) and _is_data_exception(exc):

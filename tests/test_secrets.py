@@ -15,8 +15,15 @@ from confirmhub.redact import redact_url, sha256_hex
         ("sqlite+aiosqlite:///confirmhub.db", "sqlite+aiosqlite:///confirmhub.db"),
         (
             "postgresql+asyncpg://u:p%40ss@db/x?sslmode=require",
-            "postgresql+asyncpg://u:***@db/x?***",
+            "postgresql+asyncpg://u:***@db/x?sslmode=***",
         ),
+        (
+            "postgresql+asyncpg://u:pw@/x?host=a:5432&host=b:5433&password=pw2"
+            "&target_session_attrs=primary",
+            "postgresql+asyncpg://u:***@/x?host=a:5432&host=b:5433&password=***"
+            "&target_session_attrs=primary",
+        ),
+        ("postgresql+asyncpg://u@/x?host=a:1&key", "postgresql+asyncpg://u@/x?host=a:1&***"),
         ("amqp://user@h/", "amqp://user@h/"),
         ("not a url", "not a url"),
     ],

@@ -20,6 +20,7 @@ from confirmhub.broker import (
     ConfirmingPublisher,
     retry_queue_name,
 )
+from confirmhub.db.engine import is_unavailable
 from confirmhub.errors import ServiceUnavailable
 from worker.errors import PoisonMessage, RetryLater, SplitMessage
 
@@ -29,14 +30,12 @@ Handler = Callable[[bytes], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-confirmhub-attempt"
 # Failures of our own dependencies: the message is fine, the attempt is not.
-TRANSIENT_ERRORS = (
-    ServiceUnavailable,
-    RetryLater,
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    OSError,
-    TimeoutError,
-)
+TRANSIENT_ERRORS = (ServiceUnavailable, RetryLater)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of a dependency (broker, database), not of the message."""
+    return isinstance(exc, TRANSIENT_ERRORS) or is_unavailable(exc)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -70,7 +69,9 @@ class Consumer:
       with the reason in ``x-confirmhub-*`` headers, then ack;
     - any other error (a transient one expected, a bug logged with its traceback) → copied
       to the retry queue of the next backoff delay, then ack; after ``max_attempts`` it is
-      dead-lettered as ``retries-exhausted``;
+      dead-lettered as ``retries-exhausted`` — unless the database is unavailable (down,
+      failing over, demoted): the message is not at fault, so it is retried at the longest
+      delay for as long as that lasts, never dead-lettered;
     - no copy could be made (broker gone) → nack with requeue, so nothing is lost; the
       quorum queue's delivery limit still ends a message that crashes workers;
     - the ack or nack cannot be sent (the connection was lost meanwhile) → nothing more: the
@@ -136,7 +137,7 @@ class Consumer:
             poison = exc if isinstance(exc, PoisonMessage) else _decode_failure(exc)
             result = await self._dead_letter(message, poison, attempt=attempt)
         except Exception as exc:
-            if isinstance(exc, TRANSIENT_ERRORS):
+            if is_transient(exc):
                 log.warning("message.attempt_failed", error=describe_error(exc))
             else:
                 log.exception("message.unexpected_error", error=describe_error(exc))
@@ -164,7 +165,7 @@ class Consumer:
     async def _retry_later(
         self, message: AbstractIncomingMessage, exc: Exception, *, attempt: int
     ) -> str:
-        if attempt >= self._max_attempts:
+        if attempt >= self._max_attempts and not is_unavailable(exc):
             poison = PoisonMessage("retries-exhausted", describe_error(exc))
             return await self._dead_letter(message, poison, attempt=attempt)
         delay = self._retry_delays[min(attempt, len(self._retry_delays)) - 1]

@@ -27,18 +27,17 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 import structlog
-from sqlalchemy import exc as sa_exc
 
 from confirmhub.codes import hash_code_async
 from confirmhub.crypto import SecretsBox
 from confirmhub.db import call_requests, verification
 from confirmhub.db.call_requests import CallRequestRecord
+from confirmhub.db.engine import is_unavailable
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.errors import DatabaseUnavailable
 from confirmhub.settings import Settings
 from receiver.api.mcn_client import McnClient
 from receiver.errors import CallInDoubt, CallNotRecorded, McnAnswerLost, UpstreamError
-from receiver.middleware import DEPENDENCY_ERRORS
 from schemas.mcn import McnPasswordCallResponse, PasswordCallRequest, split_verification_call_uuid
 
 log = structlog.get_logger("confirmhub.receiver")
@@ -50,20 +49,13 @@ _FIRST_RETRY_DELAY = 0.1
 _MAX_RETRY_DELAY = 1.0
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether the database failed to serve an attempt (rather than refused a statement)."""
-    if isinstance(exc, (*DEPENDENCY_ERRORS, DatabaseUnavailable)):
-        return True
-    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-
-
 @asynccontextmanager
 async def _database_step() -> AsyncIterator[None]:
     """A database step whose failure means 503: nothing was asked of MCN yet."""
     try:
         yield
     except Exception as exc:
-        if database_unavailable(exc):
+        if is_unavailable(exc):
             raise DatabaseUnavailable(type(exc).__name__) from exc
         raise
 
@@ -138,7 +130,7 @@ class CallPlacer:
                     tx.connection, request_id, state=state, now=dt.datetime.now(dt.UTC)
                 )
         except Exception as exc:
-            if not database_unavailable(exc):
+            if not is_unavailable(exc):
                 raise
             log.warning("password_call.request_unsettled", state=state, error=type(exc).__name__)
 
@@ -174,13 +166,13 @@ class CallPlacer:
                     code_encrypted=code_encrypted,
                 )
             except Exception as exc:
-                if database_unavailable(exc) and loop.time() + delay < deadline:
+                if is_unavailable(exc) and loop.time() + delay < deadline:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _MAX_RETRY_DELAY)
                     continue
                 # The call exists and is paid for: the operator needs its id to reconcile.
                 log.error("password_call.not_recorded", error=type(exc).__name__)
-                if not database_unavailable(exc):
+                if not is_unavailable(exc):
                     raise
                 until = _utc(dt.datetime.now(dt.UTC) + self._hold)
                 raise CallNotRecorded(
