@@ -33,12 +33,13 @@ def _free(port: int) -> bool:
     return True
 
 
-def _free_block() -> int:
+def free_block(size: int = _PORT_BLOCK) -> int:
+    """The first of ``size`` consecutive free loopback ports, for a private test server."""
     for _ in range(50):
         base = _PORT_RANGE[uuid.uuid4().int % len(_PORT_RANGE)]
-        if all(_free(port) for port in range(base, base + _PORT_BLOCK)):
+        if all(_free(port) for port in range(base, base + size)):
             return base
-    raise RuntimeError("no free block of loopback ports for a private RabbitMQ cluster")
+    raise RuntimeError("no free block of loopback ports for a private test server")
 
 
 class RabbitCluster:
@@ -47,7 +48,7 @@ class RabbitCluster:
     def __init__(self, *, size: int, base_dir: Path) -> None:
         self.size = size
         self.name = f"ch{uuid.uuid4().hex[:6]}"
-        self.port = _free_block()
+        self.port = free_block()
         self._env = {
             **os.environ,
             "CONFIRMHUB_CLUSTER_NAME": self.name,

@@ -31,6 +31,7 @@ from tests import services
 from tests.cluster import RabbitCluster
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap
+from tests.postgres_pair import PostgresPair
 from tests.sms_fakes import FakeProvider, FakeSmsAero, FakeTwilio, FakeVonage
 from worker.app import running_worker
 
@@ -110,6 +111,18 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitClus
         yield node
     finally:
         node.down()
+
+
+@pytest.fixture(scope="session")
+def postgres_pair() -> Iterator[PostgresPair]:
+    """A private PostgreSQL primary with a streaming standby, migrated, for the failover test."""
+    pair = PostgresPair()
+    try:
+        pair.start()
+        services.off_loop(upgrade_to_head, pair.url)
+        yield pair
+    finally:
+        pair.stop()
 
 
 @pytest.fixture(scope="session")
