@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from confirmhub.codes import code_matches, hash_code
 from confirmhub.redact import redact_url, sha256_hex
+from confirmhub.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -43,3 +45,15 @@ def test_code_hash_verifies_and_is_salted() -> None:
 
 def test_sha256_hex() -> None:
     assert sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_config_shows_the_hosts_of_a_multi_host_database_url_but_no_password() -> None:
+    url = (
+        "postgresql+asyncpg://confirmhub:pg-secret-1@/confirmhub"
+        "?host=pg-1:5432&host=pg-2:5432&target_session_attrs=primary&password=pg-secret-2"
+    )
+    shown = str(Settings(database_url=SecretStr(url)).public_view()["database_url"])
+    assert shown == (
+        "postgresql+asyncpg://confirmhub:***@/confirmhub"
+        "?host=pg-1:5432&host=pg-2:5432&target_session_attrs=primary&password=***"
+    )
