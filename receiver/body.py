@@ -12,6 +12,7 @@ from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from receiver.errors import BadRequest, InvalidPayload, PayloadTooLarge, UnsupportedMediaType
+from receiver.text import text_codec
 from schemas import limits
 
 MAX_FORM_FIELDS = limits.FORM_FIELDS
@@ -71,8 +72,9 @@ async def read_json_body(request: web.Request, *, limit: int) -> Any:
 
 def parse_form(body: bytes, *, charset: str | None) -> list[tuple[str, str]]:
     """Decode an URL-encoded form into ordered pairs, as ``parse_qsl`` with blank values
-    kept would; BadRequest on a bad encoding, PayloadTooLarge past MAX_FORM_FIELDS."""
-    encoding = charset or "utf-8"
+    kept would; UnsupportedMediaType for a charset that is not plain text (see
+    ``receiver.text``), BadRequest on a bad encoding, PayloadTooLarge past MAX_FORM_FIELDS."""
+    encoding = text_codec(charset)
     try:
         text = body.decode(encoding)
         if text.count("&") + 1 > MAX_FORM_FIELDS:
@@ -88,7 +90,7 @@ def parse_form(body: bytes, *, charset: str | None) -> list[tuple[str, str]]:
                 value = unquote_plus(value, encoding=encoding, errors="strict")
             pairs.append((name, value))
         return pairs
-    except (LookupError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise BadRequest(f"form body cannot be decoded: {exc}") from None
 
 
