@@ -23,8 +23,9 @@ class PortalDirectory:
     """Portal tokens live in the database, shared by every receiver and changed without restarts.
 
     Tokens from ``CONFIRMHUB_BITRIX24_APPLICATION_TOKENS`` are written there at start-up as
-    ``config`` entries; a portal added or rotated through the API is an ``api`` entry that
-    configuration no longer overrides.
+    ``config`` entries, and a ``config`` entry no longer configured is deleted then; a portal
+    added or rotated through the API (``api``) or learnt from its install event (``install``)
+    is left alone by configuration.
     """
 
     def __init__(self, store: Store, *, trust_install: bool, cache_seconds: float = 0.0) -> None:
@@ -35,7 +36,8 @@ class PortalDirectory:
         self._cache: ExpiringCache[str, str] = ExpiringCache(cache_seconds)
 
     async def load_configured(self, tokens: dict[str, SecretStr]) -> None:
-        """Write configured tokens, leaving portals managed through the API alone."""
+        """Write configured tokens and revoke the configured portals no longer listed,
+        leaving portals managed through the API or registered by install alone."""
         now = dt.datetime.now(dt.UTC)
         async with self._store.transaction() as tx:
             for member_id, token in tokens.items():
@@ -57,6 +59,14 @@ class PortalDirectory:
                         ),
                     )
                 )
+            # Removing a portal from the configuration must revoke its token, or it would
+            # keep working for ever after the operator meant to cut it off.
+            await tx.connection.execute(
+                bitrix24_portals.delete().where(
+                    bitrix24_portals.c.source == "config",
+                    bitrix24_portals.c.member_id.not_in(list(tokens)),
+                )
+            )
 
     async def _token_hash(self, member_id: str) -> str | None:
         # Every Bitrix24 event is authenticated: without the cache each costs a database
