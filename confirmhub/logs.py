@@ -109,7 +109,11 @@ def configure_logging(
     ]
     renderer: structlog.types.Processor
     if log_format == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=output.isatty())
+        # Plain tracebacks: with rich installed, structlog's default shows each frame's
+        # locals, and those hold raw tokens and codes.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=output.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     else:
         # Tracebacks as data, but never with frame locals: those hold raw tokens and codes.
         shared.append(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from confirmhub.broker_connection import broker_nodes
 from confirmhub.crypto import fernet_keys
-from confirmhub.redact import redact_url
+from confirmhub.redact import redact_url, redact_urls
 from schemas.events import CallOutcome
 
 MCN_PUBLIC_API_URL = "https://paidmethods.mcn.ru"
@@ -85,6 +86,19 @@ class Settings(BaseSettings):
         broker_nodes(value.get_secret_value())  # ValueError naming the malformed one
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            sa.make_url(value.get_secret_value())
+        except (ValueError, sa.exc.ArgumentError):
+            # The parser's message quotes parts of the URL, the password among them.
+            raise ValueError(
+                "must be a database URL, like postgresql+asyncpg://user:password@host:5432/db "
+                "(percent-encode any / @ : ? # in the password)"
+            ) from None
+        return value
+
     @field_validator("secrets_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -116,8 +130,7 @@ class Settings(BaseSettings):
         view: dict[str, object] = {}
         for name, value in self.model_dump().items():
             if name == "amqp_url":
-                nodes = self.amqp_url.get_secret_value().split(",")
-                view[name] = ",".join(redact_url(node.strip()) for node in nodes)
+                view[name] = redact_urls(self.amqp_url.get_secret_value())
             elif name == "database_url":
                 view[name] = redact_url(self.database_url.get_secret_value())
             elif isinstance(value, SecretStr):

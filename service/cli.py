@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from confirmhub.errors import BrokerUnavailable, ConfirmhubError, DatabaseUnavailable
 from confirmhub.logs import configure_logging
-from confirmhub.redact import redact_url
+from confirmhub.redact import redact_text, redact_url
 from confirmhub.settings import Settings
 from service import admin_commands
 from service.credentials import ensure_credentials, load_settings
@@ -36,10 +38,18 @@ def migrate(settings: Settings) -> None:
     try:
         upgrade_to_head(url)
     except Exception as exc:
+        # A driver's message may quote the URL or its password (a URL it cannot parse).
+        reason = redact_text(str(exc), url, _password(url))[:300]
         raise DatabaseUnavailable(
-            f"cannot migrate the database at {redact_url(url)} ({type(exc).__name__}: {exc}); "
+            f"cannot migrate the database at {redact_url(url)} ({type(exc).__name__}: {reason}); "
             "start it or set CONFIRMHUB_DATABASE_URL"
         ) from exc
+
+
+def _password(url: str) -> str:
+    """The password part of ``url``'s userinfo, however it is written ("" when none)."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    return userinfo.partition(":")[2]
 
 
 def _cmd_run(settings: Settings, _args: argparse.Namespace) -> None:
@@ -220,6 +230,13 @@ def _invalid(exc: ValidationError) -> str:
     )
 
 
+def _unparsed(exc: SettingsError) -> str:
+    """The variable pydantic-settings could not parse (its message names the field only)."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    name = f"CONFIRMHUB_{field.group(1).upper()}" if field else "a variable"
+    return f"{name}: not valid JSON"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``confirmhub`` console script."""
     args = build_parser().parse_args(argv)
@@ -227,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ValidationError as exc:
         print(f"confirmhub: invalid configuration: {_invalid(exc)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a JSON variable that does not parse
+        print(f"confirmhub: invalid configuration: {_unparsed(exc)}", file=sys.stderr)
         return 2
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRETS_KEY
+from tests.conftest import LOG_SCAN, SECRETS_KEY
 
 CLI = [sys.executable, "-m", "service.cli"]
 # Every secret set: nothing is generated or reported missing, so a failure is all there is.
@@ -25,12 +25,22 @@ CONFIGURED = {
 }
 
 
+TRY_IT_SECRET = "try-it-secret"
+# What the commands below are given: none may appear in what they print.
+LOG_SCAN.secrets.update(
+    {*CONFIGURED.values(), "adm-secret-1", "amqp-secret-2", "app-secret-3", TRY_IT_SECRET}
+)
+
+
 def run_cli(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run a command; its stdout and stderr go through the session's secret scan."""
+    result = subprocess.run(
         [*CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
     )
+    LOG_SCAN.scan(result.stdout + result.stderr)
+    return result
 
 
 def free_port() -> int:
@@ -130,7 +140,7 @@ def test_run_serves_tries_out_and_stops_on_sigterm(tmp_path: Path, amqp_url: str
         "CONFIRMHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
         "CONFIRMHUB_AMQP_URL": amqp_url,
         "CONFIRMHUB_PORT": str(port),
-        "CONFIRMHUB_MCN_WEBHOOK_SECRET": "try-it-secret",
+        "CONFIRMHUB_MCN_WEBHOOK_SECRET": TRY_IT_SECRET,
     }
     process = subprocess.Popen(
         [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -174,6 +184,7 @@ def test_run_serves_tries_out_and_stops_on_sigterm(tmp_path: Path, amqp_url: str
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
+    LOG_SCAN.scan(stderr)
     assert process.returncode == 0, stderr
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     names = [line["event"] for line in logged]
