@@ -20,8 +20,10 @@ from aiohttp import hdrs, web
 
 from confirmhub.sms import ReceivedReceipt
 from receiver.body import BodyKind, body_kind, parse_form, parse_json, read_bounded
+from receiver.errors import ReceiptNotAuthentic
 from receiver.keys import RECEIPT_DESK, SETTINGS
 from receiver.middleware import REQUEST_ID
+from receiver.text import is_text
 
 TWILIO_SIGNATURE = "X-Twilio-Signature"
 
@@ -54,7 +56,7 @@ async def _receive(request: web.Request, provider_type: str, *, answer: int) -> 
         url=None if settings.public_url is None else settings.public_url + request.raw_path,
         fields=parse_form(raw, charset=request.charset) if form else (),
         document=None if form else parse_json(raw),
-        signature=request.headers.get(TWILIO_SIGNATURE),
+        signature=_signature(request),
     )
     await request.app[RECEIPT_DESK].record(
         provider_type, provider_id, receipt, request_id=request[REQUEST_ID]
@@ -62,3 +64,11 @@ async def _receive(request: web.Request, provider_type: str, *, answer: int) -> 
     if answer == 204:
         return web.Response(status=204)
     return web.Response(status=answer, headers={hdrs.CONTENT_TYPE: "text/plain"}, text="OK")
+
+
+def _signature(request: web.Request) -> str | None:
+    """The Twilio signature header; Unauthorized if its bytes are not UTF-8 text."""
+    signature = request.headers.get(TWILIO_SIGNATURE)
+    if signature is not None and not is_text(signature):
+        raise ReceiptNotAuthentic("the receipt's signature is not valid UTF-8 text")
+    return signature

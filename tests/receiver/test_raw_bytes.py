@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from confirmhub.settings import Settings
 from receiver.docs.openapi import ROUTES
 from tests.conftest import ADMIN_TOKEN, PORTAL_MEMBER_ID, WEBHOOK_SECRET
+from tests.sms_fakes import FakeTwilio
+from tests.sms_support import ADMIN, add_provider
 
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})")
 
@@ -107,6 +111,20 @@ def _request(method: str, target: bytes, headers: list[tuple[bytes, bytes]], bod
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+@pytest.fixture
+async def served(
+    make_client: Any,
+    settings: Settings,
+    twilio: FakeTwilio,
+) -> TestClient:  # type: ignore[type-arg]
+    """The receiver with a Twilio provider (id 1) whose receipts it verifies."""
+    client = await make_client(settings.model_copy(update={"public_url": "https://hub.example"}))
+    await add_provider(client, twilio, name="twilio", priority=1)
+    listed = await client.get("/api/v2/confirmations/providers", headers=ADMIN)
+    assert [provider["id"] for provider in await listed.json()] == [1]
+    return client  # type: ignore[no-any-return]
+
+
 async def _status(client: TestClient, raw: bytes) -> int:  # type: ignore[type-arg]
     """Write ``raw`` on a fresh connection and read the status of the answer."""
     server = client.server
@@ -123,24 +141,27 @@ async def _status(client: TestClient, raw: bytes) -> int:  # type: ignore[type-a
 
 
 @settings(
-    max_examples=250,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
 )
 @given(
     operation=st.sampled_from(OPERATIONS),
-    segment=RAW,
+    segment=st.one_of(RAW, st.just(b"1")),
     query=st.one_of(st.none(), FORMS),
     authorization=st.one_of(st.none(), AUTHORIZATIONS),
     content_type=st.one_of(st.none(), CONTENT_TYPES),
     extra_header=st.tuples(
-        st.sampled_from([b"X-Request-ID", b"Accept-Language", b"X-" + b"a"]), RAW
+        st.sampled_from(
+            [b"X-Request-ID", b"Accept-Language", b"X-Twilio-Signature", b"Idempotency-Key"]
+        ),
+        RAW,
     ),
     body=st.one_of(FORMS, JSON_BODIES, RAW),
 )
 async def test_no_raw_bytes_get_a_5xx(
-    client: TestClient,  # type: ignore[type-arg]
+    served: TestClient,  # type: ignore[type-arg]
     operation: tuple[str, str],
     segment: bytes,
     query: bytes | None,
@@ -159,7 +180,7 @@ async def test_no_raw_bytes_get_a_5xx(
     for name, value in ((b"Authorization", authorization), (b"Content-Type", content_type)):
         if value is not None and b"\r" not in value and b"\n" not in value:
             headers.append((name, value))
-    status = await _status(client, _request(method, target, headers, body))
+    status = await _status(served, _request(method, target, headers, body))
     assert status < 500, (method, target, headers, body)
 
 
@@ -197,3 +218,24 @@ async def test_an_unsafe_declared_charset_is_refused(
         body,
     )
     assert await _status(client, raw) == 415
+
+
+@pytest.mark.parametrize(
+    ("query", "signature"),
+    [(b"", b"\xff"), (b"", b"\xed\xa0\x80"), (b"?a=%ff", b"x"), (b"?a=%ed%a0%80", b"x")],
+)
+async def test_a_twilio_receipt_with_undecodable_bytes_is_401(
+    served: TestClient,  # type: ignore[type-arg]
+    query: bytes,
+    signature: bytes,
+) -> None:
+    raw = _request(
+        "POST",
+        b"/webhooks/sms/twilio/1" + query,
+        [
+            (b"Content-Type", b"application/x-www-form-urlencoded"),
+            (b"X-Twilio-Signature", signature),
+        ],
+        b"MessageSid=SM1&MessageStatus=delivered",
+    )
+    assert await _status(served, raw) == 401
