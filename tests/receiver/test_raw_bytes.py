@@ -141,7 +141,7 @@ async def _status(client: TestClient, raw: bytes) -> int:  # type: ignore[type-a
 
 
 @settings(
-    max_examples=500,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
