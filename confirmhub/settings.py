@@ -137,6 +137,9 @@ class Settings(BaseSettings):
                 view[name] = "**********"
             elif name == "bitrix24_application_tokens":
                 view[name] = dict.fromkeys(value, "**********")
+            elif name.endswith("_url") and isinstance(value, str):
+                # An outbound URL may carry credentials too (``https://user:pw@host``).
+                view[name] = redact_url(value)
             else:
                 view[name] = value
         return view

@@ -25,7 +25,10 @@ DB_PASSWORD = "db/se:cr?x#y"
 AMQP_PASSWORDS = ("amqp@pw:one", "pw:two@x")
 SETTINGS_SECRET = "mistyped-secrets-key-5e1f"
 LOCAL_SECRET = "console-local-secret-a9d0"
-conftest.LOG_SCAN.secrets.update({DB_PASSWORD, *AMQP_PASSWORDS, SETTINGS_SECRET, LOCAL_SECRET})
+MCN_URL_SECRET = "mcn-url-password-77c1"
+conftest.LOG_SCAN.secrets.update(
+    {DB_PASSWORD, *AMQP_PASSWORDS, SETTINGS_SECRET, LOCAL_SECRET, MCN_URL_SECRET}
+)
 
 
 def _scanned(result: subprocess.CompletedProcess[str]) -> str:
@@ -56,16 +59,18 @@ def test_every_url_of_a_list_is_masked_even_with_a_comma_in_a_password() -> None
 def test_config_masks_passwords_with_any_character() -> None:
     env = {
         "CONFIRMHUB_DATABASE_URL": f"postgresql+asyncpg://u:{DB_PASSWORD}@db.example:5432/x",
+        "CONFIRMHUB_MCN_API_URL": f"https://u:{MCN_URL_SECRET}@mcn.example/api?token=t",
         "CONFIRMHUB_AMQP_URL": ",".join(
             f"amqp://u:{password}@h{index}:5672/" for index, password in enumerate(AMQP_PASSWORDS)
         ),
     }
     result = run_cli("config", env=env)
     output = _scanned(result)
-    for secret in (DB_PASSWORD, *AMQP_PASSWORDS, "se:cr", "amqp@pw", "two@x"):
+    for secret in (DB_PASSWORD, *AMQP_PASSWORDS, MCN_URL_SECRET, "se:cr", "amqp@pw", "two@x"):
         assert secret not in output
     shown = json.loads(result.stdout)
     assert shown["database_url"] == "postgresql+asyncpg://u:***@db.example:5432/x"
+    assert shown["mcn_api_url"] == "https://u:***@mcn.example/api?***"
     assert shown["amqp_url"] == "amqp://u:***@h0:5672/,amqp://u:***@h1:5672/"
 
 
