@@ -70,7 +70,7 @@ def test_config_masks_passwords_with_any_character() -> None:
         assert secret not in output
     shown = json.loads(result.stdout)
     assert shown["database_url"] == "postgresql+asyncpg://u:***@db.example:5432/x"
-    assert shown["mcn_api_url"] == "https://u:***@mcn.example/api?***"
+    assert shown["mcn_api_url"] == "https://u:***@mcn.example/api?token=***"
     assert shown["amqp_url"] == "amqp://u:***@h0:5672/,amqp://u:***@h1:5672/"
 
 
