@@ -11,6 +11,8 @@ from schemas.events import (
     CallOutcome,
     EventEnvelope,
     PasswordCallApprovedData,
+    PasswordCallCanceledData,
+    PasswordCallNoCdrData,
     PasswordCallOutcomeData,
     PasswordCallSmsData,
     PasswordCallSmsDeliveryData,
@@ -21,8 +23,11 @@ from schemas.events import (
 def password_call_outcome_event(
     record: PasswordCallRecord, *, correlation_id: str | None
 ) -> OutboxEvent:
-    """``password_call.<outcome>`` for a call whose CDR was just recorded."""
+    """``password_call.<outcome>`` for a call whose CDR was just recorded, or
+    ``password_call.no_cdr`` for one the CDR timeout just ended."""
     assert record.outcome is not None
+    if record.outcome == CallOutcome.NO_CDR:
+        return _no_cdr_event(record)
     assert record.q931_status is not None
     assert record.completed_at is not None
     outcome = CallOutcome(record.outcome)
@@ -44,6 +49,47 @@ def password_call_outcome_event(
         ),
     )
     return _outbox_event(envelope, correlation_id=correlation_id)
+
+
+def _no_cdr_event(record: PasswordCallRecord) -> OutboxEvent:
+    assert record.completed_at is not None
+    envelope = EventEnvelope(
+        # The call's one outcome: the same key as a CDR's, which can no longer publish.
+        event_id=event_id_for("password_call.completed", record.verification_call_uuid),
+        type=f"password_call.{CallOutcome.NO_CDR.value}",
+        occurred_at=record.completed_at,
+        data=PasswordCallNoCdrData(
+            verification_call_uuid=record.verification_call_uuid,
+            call_id=record.call_id,
+            account_id=record.account_id,
+            phone_number=record.phone_number,
+            q931_status=None,
+            final_status=None,
+            outcome=CallOutcome.NO_CDR,
+            q850_cause=None,
+        ),
+    )
+    return _outbox_event(envelope, correlation_id=None)
+
+
+def password_call_canceled_event(
+    record: PasswordCallRecord, *, correlation_id: str | None
+) -> OutboxEvent:
+    """``password_call.canceled``: the verification was canceled (once per call)."""
+    return _outbox_event(
+        EventEnvelope(
+            event_id=event_id_for("password_call.canceled", record.verification_call_uuid),
+            type="password_call.canceled",
+            occurred_at=record.updated_at,
+            data=PasswordCallCanceledData(
+                verification_call_uuid=record.verification_call_uuid,
+                call_id=record.call_id,
+                account_id=record.account_id,
+                phone_number=record.phone_number,
+            ),
+        ),
+        correlation_id=correlation_id,
+    )
 
 
 def method_confirmation_event(

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Without one, neither can be stored.
     secrets_key: SecretStr | None = None
     sms_fallback_outcomes: frozenset[CallOutcome] = frozenset(
-        {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE}
+        {CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.UNAVAILABLE, CallOutcome.NO_CDR}
     )
     # The base URL SMS providers reach this service at (behind any proxy): sends ask for
     # delivery receipts at <public_url>/webhooks/sms/…, and Twilio's signatures cover it.
@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     sms_timeout: float = Field(default=10.0, gt=0)
     sms_resume_interval: float = Field(default=5.0, gt=0)
     # By then a call has surely ended. A request to place a call whose outcome is unknown
-    # (MCN's answer lost, the call not recorded) holds its number that long.
+    # (MCN's answer lost, the call not recorded) holds its number that long, and a placed
+    # call still without a CDR then ends with outcome no_cdr (worker/cdr_timeout.py).
     cdr_timeout_seconds: int = Field(default=180, ge=1)
     # A claimed SMS whose worker has written nothing for this long is taken over by another
     # (the sweep): it ends an attempt left without an outcome, or resumes one not begun.
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
     outbox_relay_interval: float = Field(default=2.0, gt=0)
+    # How often each worker looks for calls past the CDR timeout: a call ends no_cdr at
+    # most this much after its timeout.
+    cdr_sweep_interval: float = Field(default=5.0, gt=0)
     # Backoff of a message that failed for a transient reason, then dead-lettered.
     worker_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     worker_max_attempts: int = Field(default=8, ge=1, le=100)

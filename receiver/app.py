@@ -152,6 +152,10 @@ def create_app(
     app.router.add_post(
         "/api/v1/password-calls/{verification_call_uuid}/check", password_calls_api.check_code
     )
+    app.router.add_post(
+        "/api/v1/password-calls/{verification_call_uuid}/cancel",
+        password_calls_api.cancel_password_call,
+    )
     app.router.add_post("/api/v1/api-keys", api_keys_api.create_api_key)
     app.router.add_get("/api/v1/api-keys", api_keys_api.list_api_keys)
     app.router.add_delete("/api/v1/api-keys/{id}", api_keys_api.delete_api_key)

@@ -8,7 +8,8 @@
     ├── NotFound              404  no such resource
     │   └── UnknownReceipt    404  no SMS sent through the provider matches a receipt
     ├── Conflict              409  the request contradicts stored state
-    │   └── CallInDoubt       409  an earlier request for the number is unresolved
+    │   ├── CallInDoubt       409  an earlier request for the number is unresolved
+    │   └── AlreadyApproved   409  a cancel came after the code was approved
     ├── PayloadTooLarge       413  body over the limit
     ├── UnsupportedMediaType  415  content type not JSON or form
     ├── InvalidPayload        422  well-formed but invalid
@@ -84,6 +85,12 @@ class CallInDoubt(Conflict):
     """An earlier request to call the number is in flight or its outcome is unknown."""
 
     slug = "call-in-doubt"
+
+
+class AlreadyApproved(Conflict):
+    """The verification was approved: it can no longer be canceled."""
+
+    slug = "verification-approved"
 
 
 class PayloadTooLarge(ReceiverError):

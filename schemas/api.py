@@ -8,9 +8,9 @@ from typing import Any, Literal
 from schemas.base import OwnModel
 from schemas.events import CallOutcome
 
-PasswordCallStatus = Literal["calling", "completed"]
+PasswordCallStatus = Literal["calling", "completed", "canceled"]
 SmsDelivery = Literal["pending", "delivered", "undelivered"]
-VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
+VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired", "canceled"]
 
 
 class Problem(OwnModel):

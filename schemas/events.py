@@ -28,6 +28,8 @@ class CallOutcome(StrEnum):
     REJECTED = "rejected"
     BILLING_FAILED = "billing_failed"
     UNAVAILABLE = "unavailable"
+    # No CDR arrived within CONFIRMHUB_CDR_TIMEOUT_SECONDS: the call was ended without one.
+    NO_CDR = "no_cdr"
 
 
 def event_id_for(*natural_key: str) -> uuid.UUID:
@@ -48,8 +50,30 @@ class PasswordCallOutcomeData(OwnModel):
     q850_cause: str
 
 
+class PasswordCallNoCdrData(OwnModel):
+    """``data`` of ``password_call.no_cdr``: the outcome event's fields, without a CDR's."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    phone_number: str | None
+    q931_status: None
+    final_status: None
+    outcome: Literal[CallOutcome.NO_CDR]
+    q850_cause: None
+
+
 class PasswordCallApprovedData(OwnModel):
     """``data`` of ``password_call.approved``: the user entered the right code."""
+
+    verification_call_uuid: str
+    call_id: str
+    account_id: str
+    phone_number: str | None
+
+
+class PasswordCallCanceledData(OwnModel):
+    """``data`` of ``password_call.canceled``: the verification was canceled through the API."""
 
     verification_call_uuid: str
     call_id: str
@@ -86,7 +110,9 @@ class EventEnvelope(OwnModel):
     schema_version: Literal[1] = 1
     data: (
         PasswordCallOutcomeData
+        | PasswordCallNoCdrData
         | PasswordCallApprovedData
+        | PasswordCallCanceledData
         | PasswordCallSmsData
         | PasswordCallSmsDeliveryData
         | MethodConfirmationData

@@ -22,6 +22,7 @@ from confirmhub.resources import open_broker, open_database
 from confirmhub.settings import Settings
 from schemas.bitrix24 import InboundMethodConfirm
 from schemas.inbound import CDR_MESSAGES, METHOD_CONFIRM_MESSAGES, InboundCdr, InboundCodec, Item
+from worker.cdr_timeout import CdrTimeoutSweep
 from worker.consumer import Consumer, describe_error
 from worker.consuming import QueueConsumers
 from worker.errors import SplitMessage
@@ -193,9 +194,17 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
             retry_delays=settings.worker_retry_delays,
         )
         await consumers.start()
+        cdr_timeout = CdrTimeoutSweep(
+            store=store,
+            relay=relay,
+            fallback=fallback,
+            timeout=settings.cdr_timeout_seconds,
+            sms_outcomes=settings.sms_fallback_outcomes,
+        )
         background = [
             asyncio.create_task(relay.run(settings.outbox_relay_interval)),
             asyncio.create_task(fallback.send_due(settings.sms_resume_interval)),
+            asyncio.create_task(cdr_timeout.run(settings.cdr_sweep_interval)),
         ]
         log.info(
             "worker.started",

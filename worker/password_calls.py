@@ -57,13 +57,23 @@ async def record_cdrs(
         completed = await tx.complete_password_calls(completions, now=now)
         events = [
             None
-            if call is None
+            if call is None or call.late
             else password_call_outcome_event(call.record, correlation_id=message.request_id)
             for message, call in zip(messages, completed, strict=True)
         ]
         await tx.add_outbox_events([event for event in events if event is not None])
     results = []
     for completion, call, event in zip(completions, completed, events, strict=True):
+        if call is not None and call.late:
+            # Stored for operators; the call ended without it, so it publishes nothing.
+            results.append(
+                CdrRecorded(
+                    event=None,
+                    sms_queued=False,
+                    log_fields={"outcome": completion.outcome, "duplicate": False, "late": True},
+                )
+            )
+            continue
         if call is None or event is None:
             results.append(
                 CdrRecorded(

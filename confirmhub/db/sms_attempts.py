@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from confirmhub.db.tables import password_calls, sms_attempts
+from confirmhub.db.verification import NOT_CANCELED
 from schemas import limits
 
 AttemptState = Literal["sending", "accepted", "failed", "refused", "unconfirmed"]
@@ -71,13 +72,16 @@ async def start_attempt(
     now: dt.datetime,
 ) -> SmsAttempt | None:
     """Record a request about to go out and renew the SMS's lease, both only under ``claim``;
-    None if the SMS is no longer ours (its lease ran out and another worker took it)."""
+    None if the SMS is no longer ours (its lease ran out and another worker took it) or the
+    verification was canceled."""
     renewed = await connection.execute(
         password_calls.update()
         .where(
             _calls.verification_call_uuid == verification_call_uuid,
             _calls.sms_status == "sending",
             _calls.sms_claim == claim,
+            # A verification canceled while its SMS is being sent: no further request.
+            NOT_CANCELED,
         )
         .values(sms_updated_at=now)
     )

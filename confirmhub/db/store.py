@@ -74,15 +74,23 @@ class CallCompletion:
 
 @dataclass(frozen=True, slots=True)
 class CompletedCall:
-    """A call whose outcome was just recorded."""
+    """A call whose outcome was just recorded; ``late`` if its CDR came after the call had
+    ended without one (canceled, or timed out): stored, but nothing is published or sent."""
 
     record: PasswordCallRecord
     sms_queued: bool
+    late: bool = False
 
 
 def record_from_row(row: sa.Row[Any]) -> PasswordCallRecord:
     """A PasswordCallRecord from a full ``password_calls`` row."""
     return PasswordCallRecord(**row._mapping)
+
+
+def _ended_without_cdr(record: PasswordCallRecord) -> bool:
+    """Canceled, or timed out (outcome ``no_cdr``), and no CDR stored since."""
+    ended = record.verification_status == "canceled" or record.outcome == "no_cdr"
+    return ended and record.q931_status is None
 
 
 def _sms_queueable(record: PasswordCallRecord) -> bool:
@@ -99,12 +107,13 @@ _KEYS_PER_SELECT = 1_000
 # Built once, executed with one parameter set per call (the rows are locked by then).
 _COMPLETE_LOCKED = (
     password_calls.update()
-    .where(_calls.verification_call_uuid == sa.bindparam("b_uuid"), _calls.outcome.is_(None))
+    # No CDR stored yet (a call ended by the CDR timeout has an outcome, but no status).
+    .where(_calls.verification_call_uuid == sa.bindparam("b_uuid"), _calls.q931_status.is_(None))
     .values(
         outcome=sa.bindparam("b_outcome"),
         q931_status=sa.bindparam("b_q931_status"),
         final_status=sa.bindparam("b_final_status"),
-        completed_at=sa.bindparam("b_now"),
+        completed_at=sa.bindparam("b_completed_at"),
         updated_at=sa.bindparam("b_now"),
         sms_status=sa.bindparam("b_sms_status"),
         sms_updated_at=sa.bindparam("b_sms_updated_at"),
@@ -151,27 +160,30 @@ class Transaction:
             if record is None:
                 inserts[key] = completion
                 continue
-            if record.outcome is not None:
+            late = _ended_without_cdr(record)
+            if record.outcome is not None and not late:
                 done[key] = None
                 continue
-            sms_queued = completion.wants_sms and _sms_queueable(record)
+            sms_queued = not late and completion.wants_sms and _sms_queueable(record)
             record = dataclasses.replace(
                 record,
-                outcome=completion.outcome,
+                # A timed-out call keeps its no_cdr; the CDR's statuses are kept for operators.
+                outcome=record.outcome or completion.outcome,
                 q931_status=completion.q931_status,
                 final_status=completion.final_status,
-                completed_at=now,
+                completed_at=record.completed_at or now,
                 updated_at=now,
                 sms_status="queued" if sms_queued else record.sms_status,
                 sms_updated_at=now if sms_queued else record.sms_updated_at,
             )
-            done[key] = CompletedCall(record=record, sms_queued=sms_queued)
+            done[key] = CompletedCall(record=record, sms_queued=sms_queued, late=late)
             updates.append(
                 {
                     "b_uuid": key,
                     "b_outcome": record.outcome,
                     "b_q931_status": record.q931_status,
                     "b_final_status": record.final_status,
+                    "b_completed_at": record.completed_at,
                     "b_now": now,
                     "b_sms_status": record.sms_status,
                     "b_sms_updated_at": record.sms_updated_at,

@@ -12,12 +12,17 @@ from confirmhub.db.store import PasswordCallRecord, record_from_row
 from confirmhub.db.tables import password_calls
 from schemas import limits
 
-VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired"]
+VerificationStatus = Literal["pending", "approved", "max_attempts_reached", "expired", "canceled"]
 SmsOutcome = Literal["sent", "failed"]
+# The SMS status of a call canceled before its SMS went out: it never will.
+SMS_CANCELED = "canceled"
 
 _calls = password_calls.c
 # What a counted right code may still approve: open, or closed by concurrent checks.
 _OPEN_TO_A_COUNTED_CHECK = ("pending", "max_attempts_reached", "expired")
+# A canceled verification sends nothing more: every write that would queue or claim an SMS
+# (or start a provider request, confirmhub/db/sms_attempts.py) carries this guard.
+NOT_CANCELED = password_calls.c.verification_status != "canceled"
 # A queued SMS is normally sent at once by whoever queued it; the sweep waits this long first.
 SMS_QUEUE_GRACE = dt.timedelta(seconds=2)
 
@@ -116,6 +121,7 @@ async def queue_sms(
             _calls.sms_status.is_(None),
             _calls.code_encrypted.is_not(None),
             _calls.phone_number.is_not(None),
+            NOT_CANCELED,
         )
         .values(sms_status="queued", sms_updated_at=now)
     )
@@ -138,6 +144,7 @@ async def claim_sms(
             password_calls.update()
             .where(
                 _by_uuid(verification_call_uuid),
+                NOT_CANCELED,
                 sa.or_(
                     _calls.sms_status == "queued",
                     sa.and_(_calls.sms_status == "sending", _calls.sms_updated_at < now - lease),
@@ -192,12 +199,13 @@ async def due_sms(
     rows = await connection.execute(
         sa.select(_calls.verification_call_uuid)
         .where(
+            NOT_CANCELED,
             sa.or_(
                 sa.and_(
                     _calls.sms_status == "queued", _calls.sms_updated_at < now - SMS_QUEUE_GRACE
                 ),
                 sa.and_(_calls.sms_status == "sending", _calls.sms_updated_at < now - lease),
-            )
+            ),
         )
         .order_by(_calls.sms_updated_at)
         .limit(limit)

@@ -10,17 +10,18 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from confirmhub.codes import code_matches_async
-from confirmhub.db import sms_attempts, verification
+from confirmhub.db import call_endings, sms_attempts, verification
 from confirmhub.db.sms_attempts import SmsAttempt
 from confirmhub.db.store import PasswordCallRecord
-from confirmhub.events import password_call_approved_event
+from confirmhub.events import password_call_approved_event, password_call_canceled_event
 from confirmhub.outcomes import q850_cause_name
 from receiver.api.call_placement import CallPlacer
 from receiver.body import read_json_body, validate
 from receiver.callers import CALLER
-from receiver.errors import Conflict, NotFound
+from receiver.errors import AlreadyApproved, Conflict, NotFound
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
-from schemas.api import CodeCheckResult, PasswordCallView, SmsAttemptView
+from receiver.middleware import REQUEST_ID
+from schemas.api import CodeCheckResult, PasswordCallStatus, PasswordCallView, SmsAttemptView
 from schemas.events import CallOutcome
 from schemas.mcn import (
     CodeCheckRequest,
@@ -44,6 +45,12 @@ def _attempt_view(attempt: SmsAttempt) -> SmsAttemptView:
     )
 
 
+def _status(record: PasswordCallRecord) -> PasswordCallStatus:
+    if record.verification_status == "canceled":
+        return "canceled"
+    return "calling" if record.outcome is None else "completed"
+
+
 def password_call_view(
     record: PasswordCallRecord, attempts: Sequence[SmsAttempt] = ()
 ) -> PasswordCallView:
@@ -55,7 +62,7 @@ def password_call_view(
         verification_call_uuid=record.verification_call_uuid,
         call_id=record.call_id,
         account_id=record.account_id,
-        status="calling" if record.outcome is None else "completed",
+        status=_status(record),
         outcome=None if record.outcome is None else CallOutcome(record.outcome),
         phone_number=record.phone_number,
         q931_status=record.q931_status,
@@ -156,3 +163,36 @@ async def check_code(request: web.Request) -> web.Response:
             attempts_left=max(0, limit - current.check_attempts) if status == "pending" else 0,
         )
     )
+
+
+async def cancel_password_call(request: web.Request) -> web.Response:
+    """End the verification as ``canceled``: the code stops checking and no SMS goes out.
+
+    Repeating it answers the same; a call whose code was approved is 409.
+    """
+    verification_call_uuid = _call_uuid(request)
+    store = request.app[STORE]
+    async with store.transaction() as tx:
+        canceled = await call_endings.cancel_call(
+            tx.connection, verification_call_uuid, now=dt.datetime.now(dt.UTC)
+        )
+        event = None
+        if canceled is not None and canceled.changed:
+            event = password_call_canceled_event(
+                canceled.record, correlation_id=request.get(REQUEST_ID)
+            )
+            await tx.add_outbox_events([event])
+    if canceled is None:
+        raise NotFound(f"no password call {verification_call_uuid!r}")
+    structlog.contextvars.bind_contextvars(
+        verification_call_uuid=verification_call_uuid,
+        verification=canceled.record.verification_status,
+        canceled=canceled.changed,
+    )
+    if canceled.record.verification_status == "approved":
+        raise AlreadyApproved("the code was approved: the verification can no longer be canceled")
+    if event is not None:
+        await request.app[RELAY].publish([event])
+    async with store.reading() as connection:
+        attempts = await sms_attempts.call_attempts(connection, verification_call_uuid)
+    return _json(password_call_view(canceled.record, attempts))

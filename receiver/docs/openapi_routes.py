@@ -152,6 +152,22 @@ PASSWORD_CALLS = (
         params=(_UUID,),
         body=json_body(reads(CodeCheckRequest)),
     ),
+    Operation(
+        "post",
+        "/api/v1/password-calls/{verification_call_uuid}/cancel",
+        "cancel_password_call",
+        "Cancel a verification",
+        "password calls",
+        {200: Reply("The call, now `canceled`.", writes(PasswordCallView))},
+        errors=(404, 409, 503),
+        access=CALLS_KEY,
+        params=(_UUID,),
+        description="Ends the verification as `canceled`: its code no longer checks (a check "
+        "answers `valid: false`, status `canceled`), a queued SMS fallback is dropped and none "
+        "is sent afterwards, and `password_call.canceled` is published once. A CDR that "
+        "arrives later is stored but publishes no outcome and sends nothing. Canceling again "
+        "answers the same `200`. `409` `verification-approved`: the code was approved already.",
+    ),
 )
 
 BITRIX24 = (
