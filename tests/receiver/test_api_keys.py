@@ -41,6 +41,7 @@ PASSWORD_CALL_REQUESTS = [
     ("POST", "/api/v1/password-calls", {"phone_number": "421222202004"}),
     ("GET", f"/api/v1/password-calls/{CALL}", None),
     ("POST", f"/api/v1/password-calls/{CALL}/check", {"code": "1234"}),
+    ("POST", f"/api/v1/password-calls/{CALL}/cancel", None),
 ]
 METHOD_CONFIRMATION_REQUESTS = [
     ("PUT", "/api/v1/method-confirmations", CONFIRMATION),
@@ -128,6 +129,17 @@ async def test_a_calls_key_places_reads_and_checks_calls_and_nothing_else(
     assert len(fake_mcn.requests) == 1
     listed = await (await client.get(KEYS, headers=ADMIN)).json()
     assert [item["name"] for item in listed] == ["app"], "the refused POST made no key"
+
+
+async def test_a_calls_key_cancels_calls(client: Client, fake_mcn: FakeMcn) -> None:
+    key = (await make_key(client, "calls"))["key"]
+    placed = await client.post(
+        "/api/v1/password-calls", json={"phone_number": "421222202004"}, headers=bearer(key)
+    )
+    assert placed.status == 201, await placed.text()
+    canceled = await client.post(f"/api/v1/password-calls/{CALL}/cancel", headers=bearer(key))
+    assert canceled.status == 200, await canceled.text()
+    assert (await canceled.json())["status"] == "canceled"
 
 
 async def test_a_bitrix24_key_manages_method_confirmations_and_nothing_else(
