@@ -19,6 +19,8 @@ from schemas.events import (
     CallOutcome,
     EventEnvelope,
     PasswordCallApprovedData,
+    PasswordCallCanceledData,
+    PasswordCallNoCdrData,
     PasswordCallOutcomeData,
     PasswordCallSmsData,
     PasswordCallSmsDeliveryData,
@@ -34,6 +36,18 @@ class PasswordCallOutcomeEvent(EventEnvelope):
     """``password_call.<outcome>``: a password call ended, classified from its CDR."""
 
     data: PasswordCallOutcomeData
+
+
+class PasswordCallNoCdrEvent(EventEnvelope):
+    """``password_call.no_cdr``: a password call's CDR did not come within the timeout."""
+
+    data: PasswordCallNoCdrData
+
+
+class PasswordCallCanceledEvent(EventEnvelope):
+    """``password_call.canceled``: the verification was canceled through the API."""
+
+    data: PasswordCallCanceledData
 
 
 class PasswordCallApprovedEvent(EventEnvelope):
@@ -79,6 +93,19 @@ EVENTS: dict[str, tuple[type[EventEnvelope], str, dict[str, Any]]] = {
         )
         for outcome, text in _OUTCOMES.items()
     },
+    "password_call.no_cdr": (
+        PasswordCallNoCdrEvent,
+        "No CDR came within `CONFIRMHUB_CDR_TIMEOUT_SECONDS` of placing the call: it ended "
+        "without one (published once, by one worker). The SMS fallback applies to it by "
+        "default. A CDR that comes later is stored but publishes no outcome event.",
+        {},
+    ),
+    "password_call.canceled": (
+        PasswordCallCanceledEvent,
+        "The verification was canceled (`POST …/cancel`): its code no longer checks and no "
+        "SMS goes out afterwards (published once per call).",
+        {},
+    ),
     "password_call.approved": (
         PasswordCallApprovedEvent,
         "The code entered for the call matched (published once per call).",

@@ -147,7 +147,12 @@ def _own_values() -> dict[tuple[str, str], list[str]]:
     return {
         ("password_calls", "outcome"): [outcome.value for outcome in CallOutcome],
         ("password_calls", "verification_status"): list(get_args(VerificationStatus)),
-        ("password_calls", "sms_status"): ["queued", "sending", *get_args(verification.SmsOutcome)],
+        ("password_calls", "sms_status"): [
+            "queued",
+            "sending",
+            *get_args(verification.SmsOutcome),
+            verification.SMS_CANCELED,
+        ],
         ("password_calls", "code_hash"): [hash_code("0000")],
         ("method_confirmations", "status"): list(get_args(MethodConfirmationStatus)),
         ("bitrix24_portals", "source"): list(get_args(PortalSource)),

@@ -22,6 +22,7 @@ from confirmhub.db.store import PasswordCallRecord
 from confirmhub.events import (
     method_confirmation_event,
     password_call_approved_event,
+    password_call_canceled_event,
     password_call_outcome_event,
     password_call_sms_delivery_event,
     password_call_sms_event,
@@ -37,6 +38,7 @@ ROUTING_KEYS = {
     "method_confirmation.confirmed",
     "method_confirmation.denied",
     "password_call.approved",
+    "password_call.canceled",
     "password_call.sms_sent",
     "password_call.sms_failed",
     "password_call.sms_delivered",
@@ -127,6 +129,10 @@ def built_events() -> dict[str, bytes]:
     approved = dataclasses.replace(CALL, verification_status="approved", approved_at=NOW)
     bodies["password_call.approved"] = password_call_approved_event(
         approved, correlation_id=None
+    ).body
+    canceled = dataclasses.replace(CALL, verification_status="canceled")
+    bodies["password_call.canceled"] = password_call_canceled_event(
+        canceled, correlation_id="req-3"
     ).body
     for status, error in (("sent", None), ("failed", "all providers failed")):
         sms = dataclasses.replace(
@@ -284,6 +290,10 @@ async def test_each_payload_schema_validates_a_real_event(
     busy = orjson.loads(bodies["password_call.busy"])
     assert not payload_validator(document, "password_call.answered").is_valid(busy)
     assert not payload_validator(document, "password_call.sms_sent").is_valid(busy)
+    no_cdr = orjson.loads(bodies["password_call.no_cdr"])
+    assert no_cdr["data"]["q931_status"] is None
+    assert not payload_validator(document, "password_call.busy").is_valid(no_cdr)
+    assert not payload_validator(document, "password_call.no_cdr").is_valid(busy)
 
 
 def assert_as_documented(asyncapi: dict[str, Any], message: AbstractIncomingMessage) -> None:
