@@ -72,7 +72,9 @@ class SmsFallback:
     - a send outlives its lease → the next claim fences the slow worker out: it still records
       what its provider answered, but makes no further request and finishes nothing;
     - finishing fails once the outcome is recorded → the next claim finishes the SMS from
-      its attempts, without a request.
+      its attempts, without a request;
+    - the verification is canceled → a queued SMS is dropped and none is claimed; one being
+      sent records its request in flight but makes no other and finishes nothing.
     """
 
     def __init__(
@@ -113,7 +115,8 @@ class SmsFallback:
         delivery = await self._deliver(record, attempts)
         if delivery is not None and await self._finish(record, delivery):
             return delivery
-        # Our lease ran out and another worker took the SMS over: it is theirs to end.
+        # Our lease ran out and another worker took the SMS over (it is theirs to end), or
+        # the verification was canceled meanwhile.
         log.warning("sms.claim_lost", verification_call_uuid=verification_call_uuid)
         return None
 
