@@ -14,7 +14,7 @@ from confirmhub.settings import Settings
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap, body_of, eventually
 from tests.receiver.test_mcn_webhook import assert_problem
-from tests.sms_fakes import FakeTwilio
+from tests.sms_fakes import FakeTwilio, FakeVonage
 from tests.sms_support import ADMIN, CALL, add_provider, add_template, place_call, post_cdr
 from worker.app import running_worker
 
@@ -126,6 +126,34 @@ async def test_a_canceled_call_stops_checking_and_sends_nothing(
     shown = await view(client)
     assert (shown["status"], shown["outcome"], shown["sms_status"]) == ("canceled", "busy", None)
     assert len(fake_mcn.requests) == 1
+
+
+@no_timeout
+async def test_a_cancel_mid_send_asks_no_further_provider(
+    client: Client,
+    fake_mcn: FakeMcn,
+    twilio: FakeTwilio,
+    vonage: FakeVonage,
+    sms_events: EventTap,
+) -> None:
+    await add_provider(client, twilio, name="twilio", priority=1)
+    await add_provider(client, vonage, name="vonage", priority=2)
+    await add_template(client, priority=1, text="Your code is %CODE%")
+    # Twilio takes its time, then turns the SMS down in a way that would fail over.
+    twilio.delay = 2.0
+    twilio.fail_next(1, 503, {"code": 20500, "message": "Internal Server Error"})
+    await place_call(client, fake_mcn)
+    await post_cdr(client, 17)
+    await eventually(lambda: twilio.requests)
+    assert (await cancel(client)).status == 200
+
+    async def dropped() -> bool:
+        return bool((await view(client))["sms_status"] == "canceled")
+
+    await eventually(dropped)
+    assert vonage.requests == []
+    await sms_events.assert_quiet(0.5)
+    assert [attempt["state"] for attempt in (await view(client))["sms_attempts"]] == ["failed"]
 
 
 @no_timeout

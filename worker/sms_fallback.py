@@ -74,7 +74,8 @@ class SmsFallback:
     - finishing fails once the outcome is recorded → the next claim finishes the SMS from
       its attempts, without a request;
     - the verification is canceled → a queued SMS is dropped and none is claimed; one being
-      sent records its request in flight but makes no other and finishes nothing.
+      sent records its request in flight and makes no other: taken, it ends ``sent`` as
+      usual; otherwise it ends ``canceled``, without an event.
     """
 
     def __init__(
@@ -115,8 +116,14 @@ class SmsFallback:
         delivery = await self._deliver(record, attempts)
         if delivery is not None and await self._finish(record, delivery):
             return delivery
-        # Our lease ran out and another worker took the SMS over (it is theirs to end), or
-        # the verification was canceled meanwhile.
+        async with self._store.transaction() as tx:
+            dropped = await verification.drop_canceled_sms(
+                tx.connection, verification_call_uuid, claim=record.sms_claim, now=_now()
+            )
+        if dropped:
+            log.info("sms.canceled", verification_call_uuid=verification_call_uuid)
+            return None
+        # Our lease ran out and another worker took the SMS over: it is theirs to end.
         log.warning("sms.claim_lost", verification_call_uuid=verification_call_uuid)
         return None
 

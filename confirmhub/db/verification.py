@@ -191,6 +191,24 @@ async def finish_sms(
     return None if row is None else record_from_row(row)
 
 
+async def drop_canceled_sms(
+    connection: AsyncConnection, verification_call_uuid: str, *, claim: int, now: dt.datetime
+) -> bool:
+    """End, under ``claim``, an SMS whose verification was canceled while it was being sent
+    (its requests made so far stay recorded); True if it was."""
+    result = await connection.execute(
+        password_calls.update()
+        .where(
+            _by_uuid(verification_call_uuid),
+            _calls.sms_status == "sending",
+            _calls.sms_claim == claim,
+            _calls.verification_status == "canceled",
+        )
+        .values(sms_status=SMS_CANCELED, sms_updated_at=now, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
 async def due_sms(
     connection: AsyncConnection, *, now: dt.datetime, lease: dt.timedelta, limit: int = 100
 ) -> list[str]:
