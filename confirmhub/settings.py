@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     sms_claim_lease: float = Field(default=120.0, gt=0)
     code_ttl_seconds: int = Field(default=600, ge=1)
     max_code_attempts: int = Field(default=5, ge=1, le=100)
+    # A request whose headers and body have not all arrived by then is cut off, so slow or
+    # trickling clients cannot hold connections for ever. An idle kept-alive connection is
+    # not a request yet: it is closed after aiohttp's keep-alive timeout instead.
+    client_timeout_seconds: float = Field(default=10.0, gt=0)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

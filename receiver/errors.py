@@ -10,6 +10,7 @@
     ├── Conflict              409  the request contradicts stored state
     │   ├── CallInDoubt       409  an earlier request for the number is unresolved
     │   └── AlreadyApproved   409  a cancel came after the code was approved
+    ├── RequestTimedOut       408  the request did not fully arrive within the client timeout
     ├── PayloadTooLarge       413  body over the limit
     ├── UnsupportedMediaType  415  content type not JSON or form
     ├── InvalidPayload        422  well-formed but invalid
@@ -91,6 +92,12 @@ class AlreadyApproved(Conflict):
     """The verification was approved: it can no longer be canceled."""
 
     slug = "verification-approved"
+
+
+class RequestTimedOut(ReceiverError):
+    """The request's body did not fully arrive within the client timeout."""
+
+    status, title, slug = 408, "Request Timeout", "request-timeout"
 
 
 class PayloadTooLarge(ReceiverError):

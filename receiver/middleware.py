@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import time
@@ -16,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from confirmhub import metrics
 from confirmhub.db.engine import is_unavailable
 from confirmhub.errors import ServiceUnavailable
-from receiver.errors import InvalidPayload, ReceiverError
+from receiver.errors import InvalidPayload, ReceiverError, RequestTimedOut
 from receiver.keys import SETTINGS
 
 log = structlog.get_logger("confirmhub.receiver")
@@ -24,6 +25,8 @@ log = structlog.get_logger("confirmhub.receiver")
 REQUEST_ID = web.RequestKey("request_id", str)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# nginx's status for a request whose client closed the connection before the answer.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def problem_response(
@@ -87,6 +90,12 @@ def _classify(exc: Exception) -> Exception:
     return exc
 
 
+def _client_left(request: web.Request) -> bool:
+    """Whether the client's connection is gone (closed by it, or cut off by the server)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _to_problem(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, ReceiverError):
         return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, errors=exc.errors)
@@ -120,7 +129,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    error: Exception | None = None
+    error: BaseException | None = None
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -128,10 +137,37 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             raise
         error = exc
         response = _to_problem(request, exc)
+    except asyncio.CancelledError as exc:
+        if _client_left(request):
+            _log_request(request, started, web.Response(status=CLIENT_CLOSED_REQUEST), exc)
+        raise
     except Exception as exc:
         error = exc
-        response = _to_problem(request, _classify(exc))
+        if isinstance(exc, ConnectionError) and _client_left(request):
+            # The client hung up while we read its body: nothing of ours failed, so this
+            # is not a dependency outage, and there is no one to answer.
+            response = web.Response(status=CLIENT_CLOSED_REQUEST)
+        else:
+            response = _to_problem(request, _classify(exc))
+    gone = response.status not in (CLIENT_CLOSED_REQUEST, RequestTimedOut.status)
+    if gone and _client_left(request):
+        # Handled (a webhook may well be durable), but the client is not there to hear it.
+        log.info("request.client_disconnected", answer=response.status)
+        response = web.Response(status=CLIENT_CLOSED_REQUEST)
     response.headers["X-Request-ID"] = request_id
+    _log_request(request, started, response, error)
+    return response
+
+
+def _log_request(
+    request: web.Request,
+    started: float,
+    response: web.StreamResponse,
+    error: BaseException | None,
+) -> None:
+    """Count the request and write its one log line."""
+    if response.status == CLIENT_CLOSED_REQUEST and error is not None:
+        log.info("request.client_disconnected", error_type=type(error).__name__)
     elapsed = time.perf_counter() - started
     route = _route_name(request)
     metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status)).inc()
@@ -149,4 +185,3 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         error=None if error is None else type(error).__name__,
         detail=getattr(error, "detail", None),
     )
-    return response

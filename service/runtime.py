@@ -13,6 +13,7 @@ from aiohttp import web
 from confirmhub.settings import Settings
 from receiver.app import create_app
 from receiver.health import healthz, metrics
+from receiver.server import ReceiverRunner
 from worker.app import running_worker
 
 log = structlog.get_logger("confirmhub")
@@ -30,9 +31,17 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _serve_app(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+async def _serve_app(
+    app: web.Application, settings: Settings, port: int, stop: asyncio.Event
+) -> None:
     # No aiohttp access log: its lines carry query strings, where a webhook secret may be.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+    runner = ReceiverRunner(
+        app,
+        client_timeout=settings.client_timeout_seconds,
+        access_log=None,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT,
+    )
+    host = settings.host
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -63,7 +72,7 @@ async def serve(settings: Settings, *, receiver: bool, worker: bool) -> None:
     if receiver:
         contexts = (_worker_context(settings),) if worker else ()
         app = create_app(settings, extra_contexts=contexts)
-        await _serve_app(app, settings.host, settings.port, stop)
+        await _serve_app(app, settings, settings.port, stop)
         return
     async with running_worker(settings):
         if settings.metrics_port is None:
@@ -73,7 +82,7 @@ async def serve(settings: Settings, *, receiver: bool, worker: bool) -> None:
         probes = web.Application()
         probes.router.add_get("/healthz", healthz)
         probes.router.add_get("/metrics", metrics)
-        await _serve_app(probes, settings.host, settings.metrics_port, stop)
+        await _serve_app(probes, settings, settings.metrics_port, stop)
 
 
 def _worker_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
