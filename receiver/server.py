@@ -17,15 +17,23 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
+from confirmhub import metrics
 from receiver.errors import RequestTimedOut
 
 log = structlog.get_logger("confirmhub.receiver")
+
+# A request cut off before its head arrived has no route or method; one cut off in its body
+# is counted by the middleware like any other answer.
+_HEAD_TIMEOUTS = metrics.HTTP_REQUESTS.labels("unmatched", "", "408")
 
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class _DeadlineHandler(RequestHandler):
     """A connection whose each request must arrive in full within ``client_timeout``."""
+
+    # As aiohttp's own handler: no __dict__ for each of thousands of connections.
+    __slots__ = ("_arriving", "_client_timeout", "_deadline", "_parsed_when_armed")
 
     def __init__(self, manager: web.Server, *, client_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -71,12 +79,15 @@ class _DeadlineHandler(RequestHandler):
         self._deadline = None
         arriving, self._arriving = self._arriving, None
         phase = "body" if arriving is not None else "headers"
-        log.info("request.client_timeout", phase=phase, timeout_seconds=self._client_timeout)
+        # Debug only: under a swarm of slow clients, a line each would flood the logs.
+        log.debug("request.client_timeout", phase=phase, timeout_seconds=self._client_timeout)
         if arriving is not None:
             # A handler may be reading the body: it ends with a 408 of its own.
             arriving.set_exception(RequestTimedOut("the request did not arrive in time"))
-        elif self.transport is not None and not self._request_in_progress:
-            self.transport.write(_TIMED_OUT)
+        else:
+            _HEAD_TIMEOUTS.inc()
+            if self.transport is not None and not self._request_in_progress:
+                self.transport.write(_TIMED_OUT)
         self.force_close()
 
 

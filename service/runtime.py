@@ -19,6 +19,10 @@ from worker.app import running_worker
 log = structlog.get_logger("confirmhub")
 
 _SHUTDOWN_TIMEOUT = 15.0
+# Connections the kernel queues until accepted (aiohttp's default: 128). A burst of clients,
+# say a swarm of slow ones being cut off and coming back, must not crowd out the others:
+# past the queue, a new connection's SYN is dropped and retried a second or more later.
+_LISTEN_BACKLOG = 4096
 # Allocations before a young collection (CPython's default: 700).
 _GC_YOUNG_THRESHOLD = 10_000
 
@@ -44,7 +48,7 @@ async def _serve_app(
     host = settings.host
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, backlog=_LISTEN_BACKLOG)
         await site.start()
         _settle_garbage_collector()
         log.info("http.listening", host=host, port=port)
