@@ -532,25 +532,40 @@ def test_rabbitmq_loads_the_definitions_and_a_user_for_the_app() -> None:
     }
     load_from = conf["load_definitions"]
     compose = _compose()
-    mounted = {c["source"]: c["target"] for c in _service("rabbitmq")["configs"]}
     topology = [
         n for n, c in compose["configs"].items() if c.get("file") == "./rabbitmq/definitions.json"
     ]
-    assert [mounted[name].rsplit("/", 1)[0] for name in topology] == [load_from]
-    assert mounted["rabbitmq-conf"] == "/etc/rabbitmq/rabbitmq.conf"
+    nodes = rabbitmq_nodes()
+    assert nodes
+    for node in nodes:
+        mounted = {c["source"]: c["target"] for c in _service(node)["configs"]}
+        assert [mounted[name].rsplit("/", 1)[0] for name in topology] == [load_from]
+        assert mounted["rabbitmq-conf"] == "/etc/rabbitmq/rabbitmq.conf"
 
-    users_config = [name for name, target in mounted.items() if target.endswith("users.json")]
-    (users_name,) = users_config
-    users = json.loads(INTERPOLATION.sub("placeholder", compose["configs"][users_name]["content"]))
-    amqp_url = INTERPOLATION.sub(
-        "placeholder", str(_compose_env("receiver")["CONFIRMHUB_AMQP_URL"])
+        users_config = [name for name, target in mounted.items() if target.endswith("users.json")]
+        (users_name,) = users_config
+        users = json.loads(
+            INTERPOLATION.sub("placeholder", compose["configs"][users_name]["content"])
+        )
+        amqp_urls = INTERPOLATION.sub(
+            "placeholder", str(_compose_env("receiver")["CONFIRMHUB_AMQP_URL"])
+        )
+        for amqp_url in amqp_urls.split(","):
+            amqp_user = urlsplit(amqp_url.strip()).username
+            assert amqp_user
+            assert amqp_user in {user["name"] for user in users["users"]}
+            assert {"user": amqp_user, "vhost": "/"}.items() <= next(
+                p for p in users["permissions"] if p["user"] == amqp_user
+            ).items()
+
+
+def rabbitmq_nodes() -> list[str]:
+    """The compose services that are RabbitMQ nodes."""
+    return sorted(
+        name
+        for name, service in _compose()["services"].items()
+        if str(service.get("image", "")).startswith("rabbitmq:")
     )
-    amqp_user = urlsplit(amqp_url).username
-    assert amqp_user
-    assert amqp_user in {user["name"] for user in users["users"]}
-    assert {"user": amqp_user, "vhost": "/"}.items() <= next(
-        p for p in users["permissions"] if p["user"] == amqp_user
-    ).items()
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
