@@ -3,8 +3,9 @@
 aiohttp waits for ever for a request's head and body: a client sending one byte a second
 holds a connection, a buffer and a task as long as it likes, and a few thousand of them pin
 the receiver. Here every request must have fully arrived within the client timeout from its
-first byte; one that has not is answered ``408`` (if no handler has begun) and its
-connection closed. A handler still reading the body gets ``RequestTimedOut`` instead.
+first byte (the first request of a connection: from the connection); one that has not is
+answered ``408`` (if no handler has begun) and its connection closed. A handler still
+reading the body gets ``RequestTimedOut`` instead.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class _DeadlineHandler(RequestHandler):
         # The body of the last request parsed, while it is still arriving.
         self._arriving: StreamReader | None = None
         self._parsed_when_armed = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the clock at once: a new connection is there to send a request."""
+        super().connection_made(transport)
+        self._deadline = self._loop.call_later(self._client_timeout, self._cut_off)
 
     def data_received(self, data: bytes) -> None:
         """Parse as aiohttp does; start the clock on a request's first byte, stop it once

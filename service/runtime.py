@@ -23,6 +23,9 @@ _SHUTDOWN_TIMEOUT = 15.0
 # say a swarm of slow ones being cut off and coming back, must not crowd out the others:
 # past the queue, a new connection's SYN is dropped and retried a second or more later.
 _LISTEN_BACKLOG = 4096
+# How long a kept-alive connection may sit idle between requests (aiohttp's AppRunner
+# default is an hour; its run_app uses this).
+_KEEPALIVE_TIMEOUT = 75.0
 # Allocations before a young collection (CPython's default: 700).
 _GC_YOUNG_THRESHOLD = 10_000
 
@@ -44,6 +47,7 @@ async def _serve_app(
         client_timeout=settings.client_timeout_seconds,
         access_log=None,
         shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        keepalive_timeout=_KEEPALIVE_TIMEOUT,
     )
     host = settings.host
     await runner.setup()

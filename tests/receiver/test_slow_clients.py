@@ -103,6 +103,16 @@ async def test_a_head_trickling_past_the_timeout_is_answered_408_and_closed(
     assert metric("confirmhub_http_requests_total", **labels) == before + 1
 
 
+async def test_a_connection_sending_nothing_is_closed_after_the_timeout(
+    served: tuple[str, int],
+) -> None:
+    reader, writer = await asyncio.open_connection(*served)
+    received = await _read_until_closed(reader)
+    writer.close()
+
+    assert received.startswith(b"HTTP/1.1 408 ")
+
+
 async def test_a_body_trickling_past_the_timeout_ends_in_408(served: tuple[str, int]) -> None:
     with capture_logs() as logs:
         reader, writer = await asyncio.open_connection(*served)
