@@ -33,7 +33,7 @@ from tests.trickle import raise_fd_limit
 
 TRICKLERS = 5000
 CLIENT_TIMEOUT = 3.0
-# A trickler's connection must be closed this long after its first byte at the latest (the
+# A trickler's connection must be closed this long after it connected at the latest (the
 # margin also covers the trickler's own lag in noticing, at the lowest priority).
 CUT_OFF_LIMIT = CLIENT_TIMEOUT + 5.0
 TRICKLE_SECONDS = 24.0

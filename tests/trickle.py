@@ -7,7 +7,7 @@ byte on, until the server has cut them all off (or ``duration`` has passed). Wit
 ``count`` tricklers for all of ``duration`` (and as many new connections a second as it cuts
 off: a connection flood as much as slow clients). Prints ``ready`` once nearly
 ``count`` are connected, then, at the end, a JSON summary: how long each cut-off connection
-had lived (from its first byte to the server's close) and how many still open had lived
+had lived (from its connect to the server's close) and how many still open had lived
 longer than ``limit`` seconds.
 """
 
@@ -32,6 +32,8 @@ class Trickler:
     """One slow client."""
 
     sock: socket.socket
+    # When it began connecting: the server's clock for it starts no earlier.
+    opened_at: float
     first_byte_at: float | None = None
     sent: int = 0
     answered: bool = False
@@ -81,12 +83,15 @@ class Swarm:
             self._credit -= 1
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setblocking(False)
+            # Taken before connecting: the server may accept (and start its clock) before
+            # this process, at the lowest priority, runs again.
+            opened_at = time.monotonic()
             code = sock.connect_ex(self._address)
             if code not in (0, errno.EINPROGRESS):
                 sock.close()
                 self.failed += 1
                 continue
-            self._live[sock.fileno()] = Trickler(sock)
+            self._live[sock.fileno()] = Trickler(sock, opened_at)
             self._selector.register(sock, selectors.EVENT_WRITE)
             self.opened += 1
 
@@ -134,7 +139,7 @@ class Swarm:
         return sum(
             1
             for t in self._live.values()
-            if t.first_byte_at is not None and now - t.first_byte_at > limit
+            if t.first_byte_at is not None and now - t.opened_at > limit
         )
 
     def close(self) -> None:
@@ -170,7 +175,7 @@ class Swarm:
 
     def _drop(self, trickler: Trickler, *, cut: bool) -> None:
         if cut and trickler.first_byte_at is not None:
-            self.lifetimes.append(time.monotonic() - trickler.first_byte_at)
+            self.lifetimes.append(time.monotonic() - trickler.opened_at)
         self._live.pop(trickler.sock.fileno(), None)
         self._selector.unregister(trickler.sock)
         trickler.sock.close()
