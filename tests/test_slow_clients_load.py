@@ -175,7 +175,8 @@ async def test_trickling_connections_do_not_slow_a_normal_client_and_are_cut_off
     assert summary["cut"] >= TRICKLERS
     assert summary["live_at_end"] >= TRICKLERS / 2
     # Cut off by the server after the client timeout, neither before it nor long after.
-    assert summary["lifetime_min"] >= CLIENT_TIMEOUT
+    # (asyncio fires a timer up to its clock's resolution early: a few ms of slack.)
+    assert summary["lifetime_min"] >= CLIENT_TIMEOUT - 0.02
     assert summary["lifetime_max"] <= CUT_OFF_LIMIT
     assert summary["overdue"] == 0
     assert summary["answered_408"] >= summary["cut"] * 0.9
