@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from confirmhub.settings import Settings
+from tests.postgres_pair import PostgresPair
 
 CLI = [sys.executable, "-m", "service.cli"]
 
@@ -57,34 +57,12 @@ def stop(
     return process.wait(timeout=timeout)
 
 
-def _cluster_version() -> str:
-    return sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
-
-
-def _pg_ctl(action: str) -> None:
-    command = ["pg_ctlcluster", "--skip-systemctl-redirect", _cluster_version(), "main", action]
-    if action == "stop":
-        command += ["-m", "fast"]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-
 @contextlib.contextmanager
-def postgres_stopped() -> Iterator[None]:
-    """PostgreSQL down for the block; always started again."""
-    _pg_ctl("stop")
+def postgres_stopped(pair: PostgresPair) -> Iterator[None]:
+    """A private PostgreSQL (never the machine's, which other sessions share) down for the
+    block; always started again."""
+    pair.halt()
     try:
         yield
     finally:
-        _pg_ctl("start")
-        _wait_for_port(5432)
-
-
-def _wait_for_port(port: int, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+        pair.start()

@@ -1,8 +1,8 @@
 """A private PostgreSQL primary and streaming standby for the tests (scripts/postgres-pair).
 
 The machine's PostgreSQL is shared with other test sessions and is never stopped: the
-failover test promotes a standby of a pair of its own, on free loopback ports, removed at the
-session's end.
+failover test promotes a standby of a pair of its own, and the outage test stops a pair of its
+own, each on free loopback ports and removed afterwards.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ class PostgresPair:
     def promote(self) -> None:
         """Fail over: stop the primary, promote the standby."""
         self._run("promote")
+
+    def halt(self) -> None:
+        """Stop both servers, keeping their data: ``start`` resumes them."""
+        self._run("halt")
 
     def stop(self) -> None:
         """Stop both servers and remove their data."""

@@ -1,8 +1,8 @@
 """Nothing lost, nothing applied twice: crashes and outages on the real RabbitMQ and PostgreSQL.
 
-Each test breaks something for real — kills a worker with SIGKILL, stops PostgreSQL, stops
-RabbitMQ (a private node: tests/cluster.py) — and checks what a downstream consumer would see:
-one event per transition.
+Each test breaks something for real — kills a worker with SIGKILL, stops PostgreSQL (a
+private server: tests/postgres_pair.py), stops RabbitMQ (a private node: tests/cluster.py) —
+and checks what a downstream consumer would see: one event per transition.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import collections
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,14 @@ from pydantic import SecretStr
 from confirmhub.broker import DEAD_LETTER_QUEUE
 from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.db.engine import create_engine
+from confirmhub.db.migrate import upgrade_to_head
 from confirmhub.settings import Settings
 from schemas.events import EVENTS_EXCHANGE
-from tests import faults
+from tests import faults, services
 from tests.cluster import RabbitCluster
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import EventTap, eventually, take_all
+from tests.postgres_pair import PostgresPair
 from worker.app import running_worker
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
@@ -195,20 +197,38 @@ async def test_two_workers_on_a_duplicated_stream_publish_once(
     assert len(set(ids)) == 300
 
 
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PostgresPair]:
+    """A PostgreSQL of this test's own to stop: the machine's is shared and never stopped."""
+    pair = PostgresPair()
+    try:
+        pair.start()
+        services.off_loop(upgrade_to_head, pair.server_url(0))
+        yield pair
+    finally:
+        pair.stop()
+
+
 async def test_postgres_outage_loses_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    make_client: Callable[[Settings], Awaitable[TestClient]],  # type: ignore[type-arg]
+    private_postgres: PostgresPair,
     settings: Settings,
     durable_tap: AbstractQueue,
     channel: AbstractChannel,
 ) -> None:
     patient = settings.model_copy(
-        update={"worker_retry_delays": (0.5, 1.0, 2.0), "worker_max_attempts": 20}
+        update={
+            "database_url": SecretStr(private_postgres.server_url(0)),
+            "worker_retry_delays": (0.5, 1.0, 2.0),
+            "worker_max_attempts": 20,
+        }
     )
+    client = await make_client(patient)
     ids: collections.Counter[str] = collections.Counter()
     async with running_worker(patient):
         await post_batches(client, [cdr(i, "a") for i in range(100)])
         with ReadinessProbe(client) as probe:
-            with faults.postgres_stopped():
+            with faults.postgres_stopped(private_postgres):
                 await post_batches(client, [cdr(i, "b") for i in range(100)])
                 await asyncio.sleep(3)
             await eventually(lambda: probe.answers[-1][0] == 200, timeout=30)
@@ -221,7 +241,7 @@ async def test_postgres_outage_loses_nothing(
         await eventually(all_processed, timeout=90)
     assert len(ids) == 200
     assert await take_all(channel, DEAD_LETTER_QUEUE) == []
-    assert await stored_outcomes(settings) == 200
+    assert await stored_outcomes(patient) == 200
 
 
 @pytest.fixture
