@@ -29,6 +29,9 @@ class OutboxRelay:
     def __init__(self, store: Store, publisher: ConfirmingPublisher) -> None:
         self._store = store
         self._publisher = publisher
+        # Confirmed events whose mark is still to be written, and the task writing marks.
+        self._unmarked: list[str] = []
+        self._marking: asyncio.Task[None] | None = None
 
     async def _publish(self, event: OutboxEvent) -> None:
         await self._publisher.publish(
@@ -60,6 +63,34 @@ class OutboxRelay:
         done = await self._publish_all(events)
         await self._store.mark_published(done, now=dt.datetime.now(dt.UTC))
         return len(done)
+
+    async def publish_marking_later(self, events: Sequence[OutboxEvent]) -> int:
+        """Publish events just committed; mark those confirmed in the background.
+
+        For the worker's hot path: the marks of several batches share one transaction, and
+        no caller waits for it. A mark written late or lost (a crash, the database away)
+        only means the sweep publishes the event again, with its id, after its grace.
+        """
+        done = await self._publish_all(events)
+        self._unmarked.extend(done)
+        if done and (self._marking is None or self._marking.done()):
+            self._marking = asyncio.create_task(self._write_marks())
+        return len(done)
+
+    async def _write_marks(self) -> None:
+        while self._unmarked:
+            event_ids, self._unmarked = self._unmarked, []
+            try:
+                await self._store.mark_published(event_ids, now=dt.datetime.now(dt.UTC))
+            except Exception as exc:
+                log.warning(
+                    "outbox.mark_deferred", events=len(event_ids), error_type=type(exc).__name__
+                )
+
+    async def flush_marks(self) -> None:
+        """Wait for the marks ``publish_marking_later`` has still to write (on shutdown)."""
+        while self._marking is not None and not self._marking.done():
+            await asyncio.wait([self._marking])
 
     async def sweep_once(self) -> int:
         """Publish events older than the grace period still unpublished.

@@ -89,7 +89,8 @@ def queue_handlers(
             if item.event is not None
         ]
         if events:
-            await relay.publish(events)
+            # The ack waits for the commit and the confirms, not for the published marks.
+            await relay.publish_marking_later(events)
         return results
 
     async def send_sms(verification_call_uuid: str) -> None:
@@ -219,4 +220,5 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
                 task.cancel()
             await consumers.stop(grace=_DRAIN_TIMEOUT)
             await asyncio.gather(*background, return_exceptions=True)
+            await relay.flush_marks()
             log.info("worker.stopped")

@@ -22,6 +22,7 @@ from confirmhub.broker import (
 )
 from confirmhub.db.engine import is_unavailable
 from confirmhub.errors import ServiceUnavailable
+from worker.acks import acks_of
 from worker.errors import PoisonMessage, RetryLater, SplitMessage
 
 log = structlog.get_logger("confirmhub.worker")
@@ -62,7 +63,10 @@ class Consumer:
     """Runs one handler per message and settles the message by what the handler raised.
 
     Policy, by outcome:
-    - success → ack;
+    - success (the handler returns only once the message's state is committed and its events
+      are confirmed by the broker) → ack; acks are sent in bulk, one ``basic.ack multiple``
+      for the deliveries of a channel settled in the same turn of the event loop (see
+      ``worker.acks``), never covering a delivery still in progress;
     - SplitMessage (a message of several CDRs failed) → each part queued again as its own
       message, then ack: only the part at fault goes on to be retried or dead-lettered;
     - PoisonMessage, or a body that fails validation → copied to the dead-letter exchange
@@ -143,7 +147,7 @@ class Consumer:
                 log.exception("message.unexpected_error", error=describe_error(exc))
             result = await self._retry_later(message, exc, attempt=attempt + 1)
         else:
-            await _unless_connection_lost(message.ack())
+            _ack(message)
         finally:
             elapsed = time.perf_counter() - started
             metrics.MESSAGES_PROCESSED.labels(self._queue_name, result).inc()
@@ -222,15 +226,23 @@ class Consumer:
                 )
             )
         except ServiceUnavailable:
-            await _unless_connection_lost(message.nack(requeue=True))
+            await _requeue(message)
             return False
-        await _unless_connection_lost(message.ack())
+        _ack(message)
         return True
 
 
-async def _unless_connection_lost(settling: Awaitable[None]) -> None:
-    """Send an ack or nack; its channel gone meanwhile means a redelivery instead."""
+def _ack(message: AbstractIncomingMessage) -> None:
+    """Acknowledge with the channel's other settled deliveries (sent at the end of the turn)."""
+    if message.delivery_tag is not None:
+        acks_of(message.channel).ack(message.delivery_tag)
+
+
+async def _requeue(message: AbstractIncomingMessage) -> None:
+    """Nack with requeue; its channel gone meanwhile means a redelivery instead."""
     try:
-        await settling
+        await message.nack(requeue=True)
     except CONNECTION_EXCEPTIONS as exc:
         log.warning("message.settle_lost", error=type(exc).__name__, redelivered_later=True)
+    if message.delivery_tag is not None:
+        acks_of(message.channel).settled(message.delivery_tag)

@@ -14,6 +14,7 @@ from pamqp.commands import Basic
 
 from confirmhub.broker import declare_topology
 from confirmhub.broker_connection import BrokerConnection
+from worker.acks import acks_of
 from worker.consumer import Consumer
 
 log = structlog.get_logger("confirmhub.worker")
@@ -73,6 +74,8 @@ class QueueConsumers:
             await consumer.drain(grace=grace)
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                # Acks still held for the end of a turn go out before the channel closes.
+                await acks_of(await channel.get_underlay_channel()).wait_sent()
                 await channel.close()
 
     async def _consume_all(self, connection: AbstractConnection) -> None:
