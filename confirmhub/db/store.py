@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from confirmhub.db import bulk
 from confirmhub.db.engine import READ_ONLY, insert_for
 from confirmhub.db.tables import outbox, password_calls
 
@@ -126,6 +127,7 @@ class Transaction:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
+        self._postgresql = connection.dialect.name == "postgresql"
 
     async def complete_password_calls(
         self, completions: Sequence[CallCompletion], *, now: dt.datetime
@@ -141,12 +143,13 @@ class Transaction:
         # race, and whether an SMS is due is decided from what was read.
         keys = sorted({c.verification_call_uuid for c in completions})
         stored: dict[str, PasswordCallRecord] = {}
-        # In chunks: both backends cap a statement's parameters (32,767 or so).
-        for start in range(0, len(keys), _KEYS_PER_SELECT):
+        if self._postgresql:
+            rows = await self.connection.execute(bulk.SELECT_CALLS_FOR_UPDATE, {"keys": keys})
+            stored = {row.verification_call_uuid: record_from_row(row) for row in rows}
+        # In chunks: SQLite caps a statement's parameters (32,766).
+        for start in range(0, 0 if self._postgresql else len(keys), _KEYS_PER_SELECT):
             chunk = keys[start : start + _KEYS_PER_SELECT]
             select = password_calls.select().where(_calls.verification_call_uuid.in_(chunk))
-            if self.connection.dialect.name == "postgresql":
-                select = select.order_by(_calls.verification_call_uuid).with_for_update()
             for row in await self.connection.execute(select):
                 stored[row.verification_call_uuid] = record_from_row(row)
         done: dict[str, CompletedCall | None] = {}
@@ -202,25 +205,39 @@ class Transaction:
         self, completions: Sequence[CallCompletion], *, now: dt.datetime
     ) -> dict[str, CompletedCall | None]:
         """Insert calls first seen by their CDR (not initiated here, or not yet)."""
-        inserted = await self.connection.execute(
-            insert_for(self.connection, password_calls)
-            .on_conflict_do_nothing(index_elements=["verification_call_uuid"])
-            .returning(*password_calls.c),
-            [
+        if self._postgresql:
+            inserted = await self.connection.execute(
+                bulk.INSERT_COMPLETED_CALLS,
                 {
-                    "verification_call_uuid": c.verification_call_uuid,
-                    "call_id": c.call_id,
-                    "account_id": c.account_id,
-                    "outcome": c.outcome,
-                    "q931_status": c.q931_status,
-                    "final_status": c.final_status,
-                    "completed_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for c in completions
-            ],
-        )
+                    "uuids": [c.verification_call_uuid for c in completions],
+                    "call_ids": [c.call_id for c in completions],
+                    "account_ids": [c.account_id for c in completions],
+                    "outcomes": [c.outcome for c in completions],
+                    "q931_statuses": [c.q931_status for c in completions],
+                    "final_statuses": [c.final_status for c in completions],
+                    "now": now,
+                },
+            )
+        else:
+            inserted = await self.connection.execute(
+                insert_for(self.connection, password_calls)
+                .on_conflict_do_nothing(index_elements=["verification_call_uuid"])
+                .returning(*password_calls.c),
+                [
+                    {
+                        "verification_call_uuid": c.verification_call_uuid,
+                        "call_id": c.call_id,
+                        "account_id": c.account_id,
+                        "outcome": c.outcome,
+                        "q931_status": c.q931_status,
+                        "final_status": c.final_status,
+                        "completed_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for c in completions
+                ],
+            )
         done: dict[str, CompletedCall | None] = {
             row.verification_call_uuid: CompletedCall(record=record_from_row(row), sms_queued=False)
             for row in inserted
@@ -235,7 +252,18 @@ class Transaction:
 
     async def add_outbox_events(self, events: Sequence[OutboxEvent]) -> None:
         """Queue events for publishing in one statement; ids already there are skipped."""
-        if events:
+        if events and self._postgresql:
+            await self.connection.execute(
+                bulk.INSERT_OUTBOX_EVENTS,
+                {
+                    "event_ids": [event.event_id for event in events],
+                    "routing_keys": [event.routing_key for event in events],
+                    "bodies": [event.body for event in events],
+                    "correlation_ids": [event.correlation_id for event in events],
+                    "created_ats": [event.created_at for event in events],
+                },
+            )
+        elif events:
             await self.connection.execute(
                 insert_for(self.connection, outbox).on_conflict_do_nothing(
                     index_elements=["event_id"]
@@ -297,7 +325,11 @@ class Transaction:
 
     async def mark_published(self, event_ids: Sequence[str], *, now: dt.datetime) -> None:
         """Record that the broker confirmed these events."""
-        if event_ids:
+        if event_ids and self._postgresql:
+            await self.connection.execute(
+                bulk.MARK_PUBLISHED, {"event_ids": list(event_ids), "now": now}
+            )
+        elif event_ids:
             await self.connection.execute(
                 outbox.update()
                 .where(outbox.c.event_id.in_(event_ids), outbox.c.published_at.is_(None))
