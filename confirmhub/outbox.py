@@ -21,6 +21,9 @@ _SWEEP_GRACE = dt.timedelta(seconds=5)
 _SWEEP_BATCH = 500
 # How much longer than a publish may take a sweep's claim lasts.
 _CLAIM_MARGIN = dt.timedelta(seconds=30)
+# How long confirmed events wait for a batch's transaction to mark them before one of their
+# own does: under load the next batch comes first, and the marks cost no transaction.
+_MARK_DELAY = 0.1
 
 
 class OutboxRelay:
@@ -65,21 +68,35 @@ class OutboxRelay:
         return len(done)
 
     async def publish_marking_later(self, events: Sequence[OutboxEvent]) -> int:
-        """Publish events just committed; mark those confirmed in the background.
+        """Publish events just committed; their marks are written later, not waited for.
 
-        For the worker's hot path: the marks of several batches share one transaction, and
-        no caller waits for it. A mark written late or lost (a crash, the database away)
+        For the worker's hot path: the next batch's transaction takes the marks pending
+        (``take_unmarked``), and what no batch took within ``_MARK_DELAY`` is written by a
+        transaction of its own. A mark written late or lost (a crash, the database away)
         only means the sweep publishes the event again, with its id, after its grace.
         """
         done = await self._publish_all(events)
-        self._unmarked.extend(done)
-        if done and (self._marking is None or self._marking.done()):
-            self._marking = asyncio.create_task(self._write_marks())
+        self.mark_later(done)
         return len(done)
+
+    def mark_later(self, event_ids: Sequence[str]) -> None:
+        """Have confirmed events marked published soon (by a batch, or in the background)."""
+        self._unmarked.extend(event_ids)
+        if self._unmarked and (self._marking is None or self._marking.done()):
+            self._marking = asyncio.create_task(self._write_marks())
+
+    def take_unmarked(self) -> list[str]:
+        """The confirmed events still to be marked, for a transaction about to start to mark
+        (given back with ``mark_later`` if it fails)."""
+        event_ids, self._unmarked = self._unmarked, []
+        return event_ids
 
     async def _write_marks(self) -> None:
         while self._unmarked:
-            event_ids, self._unmarked = self._unmarked, []
+            await asyncio.sleep(_MARK_DELAY)
+            event_ids = self.take_unmarked()
+            if not event_ids:
+                return
             try:
                 await self._store.mark_published(event_ids, now=dt.datetime.now(dt.UTC))
             except Exception as exc:
@@ -88,7 +105,7 @@ class OutboxRelay:
                 )
 
     async def flush_marks(self) -> None:
-        """Wait for the marks ``publish_marking_later`` has still to write (on shutdown)."""
+        """Wait for the marks still pending to be written (on shutdown)."""
         while self._marking is not None and not self._marking.done():
             await asyncio.wait([self._marking])
 

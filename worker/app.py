@@ -67,10 +67,14 @@ def queue_handlers(
             record_cdrs, store=store, now=now, sms_outcomes=settings.sms_fallback_outcomes
         )
         results: list[list[CdrRecorded] | Exception] = []
+        # Earlier batches' confirmed events are marked in this transaction: no extra one.
+        published = relay.take_unmarked()
         try:
-            recorded = iter(await record([cdr for cdrs in deliveries for cdr in cdrs]))
+            all_cdrs = [cdr for cdrs in deliveries for cdr in cdrs]
+            recorded = iter(await record(all_cdrs, published=published))
             results.extend([next(recorded) for _ in cdrs] for cdrs in deliveries)
         except Exception as exc:
+            relay.mark_later(published)
             if len(deliveries) == 1:
                 raise
             # One delivery may be what failed the batch: give each its own transaction, so

@@ -47,13 +47,16 @@ async def record_cdrs(
     *,
     now: dt.datetime,
     sms_outcomes: frozenset[CallOutcome] = frozenset(),
+    published: Sequence[str] = (),
 ) -> list[CdrRecorded]:
-    """Store the calls' outcomes, their events and any SMS fallbacks in one transaction.
+    """Store the calls' outcomes, their events and any SMS fallbacks in one transaction,
+    marking ``published`` (ids of events the broker confirmed earlier) in it too.
 
     One result per message, in order; a CDR for a call that already has an outcome (also
     one earlier in ``messages``) changes nothing and has no event."""
     completions = [_completion(message, sms_outcomes) for message in messages]
     async with store.transaction() as tx:
+        await tx.mark_published(published, now=now)
         completed = await tx.complete_password_calls(completions, now=now)
         events = [
             None
