@@ -37,7 +37,9 @@ class ChannelAcks:
         self._done: dict[int, bool] = {}
         self._flush_scheduled = False
         self._hold_timer: asyncio.TimerHandle | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        # Acks to write, in order, and the one task writing them.
+        self._unsent: list[tuple[int, bool]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     def ack(self, tag: int) -> None:
         """Acknowledge ``tag`` at the end of this turn of the loop, with its neighbours."""
@@ -57,8 +59,8 @@ class ChannelAcks:
         """Wait until every acknowledgement recorded so far has been handed to the socket."""
         self._flush()
         self._ack_held()
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+        if self._sender is not None:
+            await asyncio.wait([self._sender])
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -85,16 +87,22 @@ class ChannelAcks:
                 self._send(tag, multiple=False)
 
     def _send(self, tag: int, *, multiple: bool) -> None:
-        task = asyncio.create_task(self._write(tag, multiple=multiple))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        # One sender, in order: aiormq's bounded frame queue lets a later writer overtake one
+        # waiting for room, and a multiple ack overtaking a single one of a tag below it
+        # would make that one an unknown tag (a channel error).
+        self._unsent.append((tag, multiple))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._write_all())
 
-    async def _write(self, tag: int, *, multiple: bool) -> None:
-        try:
-            await self._channel.basic_ack(tag, multiple=multiple, wait=False)
-        except CONNECTION_EXCEPTIONS as exc:
-            # The channel is gone: the broker delivers these messages again on the next one.
-            log.warning("message.settle_lost", error=type(exc).__name__, redelivered_later=True)
+    async def _write_all(self) -> None:
+        while self._unsent:
+            tag, multiple = self._unsent.pop(0)
+            try:
+                await self._channel.basic_ack(tag, multiple=multiple, wait=False)
+            except CONNECTION_EXCEPTIONS as exc:
+                # The channel is gone: the broker delivers these messages again on the next.
+                self._unsent.clear()
+                log.warning("message.settle_lost", error=type(exc).__name__, redelivered_later=True)
 
 
 _BY_CHANNEL: weakref.WeakKeyDictionary[aiormq.abc.AbstractChannel, ChannelAcks] = (
