@@ -25,7 +25,7 @@ from confirmhub.broker import MCN_CDR_QUEUE
 
 _POLL_INTERVAL = 0.05
 _DRAIN_TIMEOUT = 900.0
-WORKER_PREFETCH = 64  # CONFIRMHUB_WORKER_PREFETCH's default, given explicitly
+WORKER_PREFETCH = 200  # CONFIRMHUB_WORKER_PREFETCH's default, given explicitly
 
 Consumer = Literal["confirmhub", "relay", "naive worker"]
 CONSUMERS: tuple[Consumer, ...] = ("confirmhub", "relay", "naive worker")

@@ -1,7 +1,7 @@
 """Measurement 4: the worker's rate beside the baselines that bracket it, in both shapes.
 
 Each run drains the same backlog — ``cdrs`` CDRs for new calls on the worker's quorum queue,
-prefetch 64 — with ``confirmhub worker`` (PostgreSQL), the relay floor (d) and the naive
+prefetch 200 — with ``confirmhub worker`` (PostgreSQL), the relay floor (d) and the naive
 worker (e), first as single-CDR messages and then grouped as the receiver's group commit
 queues them, with the three in a rotated order each run so that a drift of the machine falls
 on all alike. Raw consume (c), which publishes nothing, runs once per run as context. Every

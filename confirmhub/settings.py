@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     publish_confirm_timeout: float = Field(default=5.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
-    worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    worker_prefetch: int = Field(default=200, ge=1, le=10_000)
     outbox_relay_interval: float = Field(default=2.0, gt=0)
     # How often each worker looks for calls past the CDR timeout: a call ends no_cdr at
     # most this much after its timeout.

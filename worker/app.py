@@ -109,8 +109,9 @@ def queue_handlers(
                 error=describe_error(exc),
             )
 
-    # Two batches at once: one is read and written while the other's commit is flushed.
-    cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH, max_concurrent=2)
+    # Three batches at once: while one is read and written, the others' commits are flushed
+    # and their events await the broker's confirms, so no delivery waits on one round trip.
+    cdr_batches = Coalescer(record_and_publish, max_size=_MAX_BATCH, max_concurrent=3)
 
     async def handle_mcn_cdr(body: bytes) -> None:
         cdrs = decode_items(CDR_MESSAGES, body)
