@@ -75,3 +75,9 @@ OUTBOX_BACKLOG = Gauge(
     "confirmhub_outbox_backlog",
     "Committed events still waiting for the broker's confirm, as of the last sweep.",
 )
+CALLS_REFUSED = Counter(
+    "confirmhub_calls_refused",
+    "Password calls and fallback SMS refused before anything was paid for, by reason (the "
+    "problem type's last part: idempotency-key-in-use, live-call, call-limit-per-number…).",
+    ["reason"],
+)

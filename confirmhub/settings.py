@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from confirmhub.broker_connection import broker_nodes
 from confirmhub.crypto import fernet_keys
+from confirmhub.guards import Rate, parse_calling_codes, parse_rates
 from confirmhub.redact import redact_url, redact_urls
 from schemas.events import CallOutcome
 
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
     # (the sweep): it ends an attempt left without an outcome, or resumes one not begun.
     # Keep it well above sms_timeout, or slow sends end as unconfirmed.
     sms_claim_lease: float = Field(default=120.0, gt=0)
+    # Limits on placing calls and sending fallback SMS, each "count/seconds[,count/seconds…]"
+    # (every bucket must allow; empty: no limit), and the calling codes that may be called.
+    call_limits_per_number: str = "5/600,20/86400"
+    call_limits_per_key: str = "600/60"
+    sms_limits_per_number: str = "3/3600"
+    call_countries: str = ""
     code_ttl_seconds: int = Field(default=600, ge=1)
     max_code_attempts: int = Field(default=5, ge=1, le=100)
     # A request whose headers and body have not all arrived by then is cut off, so slow or
@@ -106,6 +113,38 @@ class Settings(BaseSettings):
                 "(percent-encode any / @ : ? # in the password)"
             ) from None
         return value
+
+    @field_validator("call_limits_per_number", "call_limits_per_key", "sms_limits_per_number")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        parse_rates(value)  # ValueError naming the malformed bucket
+        return value
+
+    @field_validator("call_countries")
+    @classmethod
+    def _calling_codes(cls, value: str) -> str:
+        parse_calling_codes(value)
+        return value
+
+    @property
+    def call_number_rates(self) -> tuple[Rate, ...]:
+        """``CONFIRMHUB_CALL_LIMITS_PER_NUMBER`` as rates."""
+        return parse_rates(self.call_limits_per_number)
+
+    @property
+    def call_key_rates(self) -> tuple[Rate, ...]:
+        """``CONFIRMHUB_CALL_LIMITS_PER_KEY`` as rates."""
+        return parse_rates(self.call_limits_per_key)
+
+    @property
+    def sms_number_rates(self) -> tuple[Rate, ...]:
+        """``CONFIRMHUB_SMS_LIMITS_PER_NUMBER`` as rates."""
+        return parse_rates(self.sms_limits_per_number)
+
+    @property
+    def calling_codes(self) -> frozenset[str]:
+        """``CONFIRMHUB_CALL_COUNTRIES`` as calling codes (empty: every country)."""
+        return parse_calling_codes(self.call_countries)
 
     @field_validator("secrets_key")
     @classmethod

@@ -2,18 +2,27 @@
 
     ReceiverError
     ├── BadRequest            400  the body cannot be parsed
+    │   └── InvalidIdempotencyKey 400  the Idempotency-Key header is empty or too long
     ├── Unauthorized          401  missing or wrong secret, token, API key or portal
     │   └── ReceiptNotAuthentic 401  an SMS receipt's signature is missing or does not verify
     ├── Forbidden             403  the API key lacks the operation's scope
+    │   └── CountryNotAllowed 403  the number is outside CONFIRMHUB_CALL_COUNTRIES
     ├── NotFound              404  no such resource
     │   └── UnknownReceipt    404  no SMS sent through the provider matches a receipt
     ├── Conflict              409  the request contradicts stored state
     │   ├── CallInDoubt       409  an earlier request for the number is unresolved
-    │   └── AlreadyApproved   409  a cancel came after the code was approved
+    │   ├── AlreadyApproved   409  a cancel came after the code was approved
+    │   ├── LiveCall          409  a call to the number still awaits its CDR
+    │   ├── IdempotencyKeyInUse   409  the key's first request is still running
+    │   └── IdempotencyKeyInDoubt 409  the key's first request may have placed a call
     ├── RequestTimedOut       408  the request did not fully arrive within the client timeout
     ├── PayloadTooLarge       413  body over the limit
     ├── UnsupportedMediaType  415  content type not JSON or form
     ├── InvalidPayload        422  well-formed but invalid
+    │   └── IdempotencyKeyReused  422  the key was first sent with another request
+    ├── TooManyRequests       429  a limit refused (with Retry-After)
+    │   ├── CallLimitPerNumber    429  CONFIRMHUB_CALL_LIMITS_PER_NUMBER
+    │   └── CallLimitPerKey       429  CONFIRMHUB_CALL_LIMITS_PER_KEY
     ├── UpstreamError         502  an outside API failed
     │   └── McnAnswerLost     502  MCN may have placed the call, but its answer is lost
     ├── CallNotRecorded       503  MCN placed the call, the database could not record it
@@ -33,17 +42,36 @@ class ReceiverError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal Server Error"
     slug: ClassVar[str] = "internal"
+    # Whether the request may have had its effect (a call placed) though it failed: a retry
+    # with its Idempotency-Key must then not run it again.
+    may_have_acted: ClassVar[bool] = False
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        members: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        # Extension members of the problem body, and headers of the answer.
+        self.members = members
+        self.headers = headers
 
 
 class BadRequest(ReceiverError):
     """The body cannot be parsed."""
 
     status, title, slug = 400, "Bad Request", "unparseable-body"
+
+
+class InvalidIdempotencyKey(BadRequest):
+    """The Idempotency-Key header is empty, too long, or not printable ASCII."""
+
+    slug = "invalid-idempotency-key"
 
 
 class Unauthorized(ReceiverError):
@@ -62,6 +90,12 @@ class Forbidden(ReceiverError):
     """The caller is known but may not do this."""
 
     status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class CountryNotAllowed(Forbidden):
+    """The number's country calling code is not in ``CONFIRMHUB_CALL_COUNTRIES``."""
+
+    slug = "country-not-allowed"
 
 
 class NotFound(ReceiverError):
@@ -86,6 +120,24 @@ class CallInDoubt(Conflict):
     """An earlier request to call the number is in flight or its outcome is unknown."""
 
     slug = "call-in-doubt"
+
+
+class LiveCall(Conflict):
+    """A call to the number still awaits its CDR; the problem names it."""
+
+    slug = "live-call"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """The first request with this Idempotency-Key is still being processed."""
+
+    slug = "idempotency-key-in-use"
+
+
+class IdempotencyKeyInDoubt(Conflict):
+    """The first request with this Idempotency-Key failed after a call may have been placed."""
+
+    slug = "idempotency-key-in-doubt"
 
 
 class AlreadyApproved(Conflict):
@@ -118,6 +170,30 @@ class InvalidPayload(ReceiverError):
     status, title, slug = 422, "Unprocessable Content", "invalid-payload"
 
 
+class IdempotencyKeyReused(InvalidPayload):
+    """The Idempotency-Key was first sent with another request."""
+
+    slug = "idempotency-key-reused"
+
+
+class TooManyRequests(ReceiverError):
+    """A limit refused the request; Retry-After says when it would be allowed."""
+
+    status, title, slug = 429, "Too Many Requests", "rate-limited"
+
+
+class CallLimitPerNumber(TooManyRequests):
+    """Too many calls to this number (``CONFIRMHUB_CALL_LIMITS_PER_NUMBER``)."""
+
+    slug = "call-limit-per-number"
+
+
+class CallLimitPerKey(TooManyRequests):
+    """Too many calls by this API key (``CONFIRMHUB_CALL_LIMITS_PER_KEY``)."""
+
+    slug = "call-limit-per-key"
+
+
 class UpstreamError(ReceiverError):
     """An outside API answered with an error or not at all."""
 
@@ -128,12 +204,14 @@ class McnAnswerLost(UpstreamError):
     """MCN may have placed the call, but its answer never arrived whole."""
 
     slug = "mcn-answer-lost"
+    may_have_acted = True
 
 
 class CallNotRecorded(ReceiverError):
     """MCN placed the call, but the database could not record it."""
 
     status, title, slug = 503, "Service Unavailable", "call-not-recorded"
+    may_have_acted = True
 
 
 class NotConfigured(ReceiverError):

@@ -37,9 +37,11 @@ def problem_response(
     slug: str,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    members: dict[str, Any] | None = None,
 ) -> web.Response:
     """An ``application/problem+json`` response."""
     body: dict[str, Any] = {
+        **(members or {}),
         "type": f"urn:confirmhub:problem:{slug}",
         "title": title,
         "status": status,
@@ -98,7 +100,15 @@ def _client_left(request: web.Request) -> bool:
 
 def _to_problem(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, ReceiverError):
-        return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, errors=exc.errors)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            errors=exc.errors,
+            headers=exc.headers,
+            members=exc.members,
+        )
     if isinstance(exc, ServiceUnavailable):
         retry_after = str(request.app[SETTINGS].retry_after_seconds)
         return problem_response(

@@ -35,6 +35,17 @@ CALL_REQUEST_ID = 36
 CALL_REQUEST_STATE = 16
 CALLER_KEY_ID = 64
 IDEMPOTENCY_KEY = 255
+# Idempotency keys kept 24 h: the SHA-256 (hex) of the request they were first sent with,
+# their state, and the answer to replay (its content type and Location).
+REQUEST_FINGERPRINT = 64
+IDEMPOTENCY_STATE = 16
+CONTENT_TYPE = 128
+LOCATION = 512
+
+# Rate limit buckets: the kind (what is counted, over which period) and the subject (a
+# number's digits, or an API key's id).
+RATE_BUCKET_KIND = 32
+RATE_BUCKET_SUBJECT = 64
 
 # API keys: a UUID, a name, the scopes joined by commas, and the key only as its SHA-256.
 API_KEY_ID = 36

@@ -27,6 +27,8 @@ from confirmhub.db.api_keys import KEY_PREFIX
 from confirmhub.db.bitrix24 import PortalSource
 from confirmhub.db.call_requests import SettledState
 from confirmhub.db.engine import create_engine
+from confirmhub.db.idempotency import KeyState
+from confirmhub.db.rate_limits import Bucket
 from confirmhub.db.sms_attempts import AttemptState
 from confirmhub.db.tables import (
     HOLDING_STATES,
@@ -41,8 +43,10 @@ from confirmhub.db.tables import (
     password_calls,
     sms_attempts,
 )
+from confirmhub.guards import Rate
 from confirmhub.redact import sha256_hex
 from confirmhub.sms import Delivery
+from receiver.api.call_guards import CALL_KEY, CALL_NUMBER
 from receiver.callers import ADMIN_TOKEN_KEY_ID
 from schemas import limits
 from schemas.api import VerificationStatus
@@ -64,6 +68,7 @@ from schemas.sms_receipts import (
     TwilioStatusCallback,
     VonageDeliveryReceipt,
 )
+from worker.sms_limits import SMS_NUMBER
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -166,6 +171,22 @@ def _own_values() -> dict[tuple[str, str], list[str]]:
         ],
         ("password_call_requests", "key_id"): [ADMIN_TOKEN_KEY_ID, str(uuid.uuid4())],
         ("api_keys", "id"): [str(uuid.uuid4())],
+        ("idempotency_keys", "key_id"): [ADMIN_TOKEN_KEY_ID, str(uuid.uuid4())],
+        ("idempotency_keys", "fingerprint"): [sha256_hex("")],
+        ("idempotency_keys", "state"): list(get_args(KeyState)),
+        ("idempotency_keys", "content_type"): [
+            "application/json; charset=utf-8",
+            "application/problem+json",
+        ],
+        # The Location of a call: its path, with the longest call id.
+        ("idempotency_keys", "location"): [
+            "/api/v1/password-calls/" + "9" * limits.VERIFICATION_CALL_UUID
+        ],
+        ("rate_buckets", "kind"): [
+            Bucket(name, "", Rate(999_999_999, 999_999_999)).kind
+            for name in (CALL_NUMBER, CALL_KEY, SMS_NUMBER)
+        ],
+        ("rate_buckets", "subject"): ["9" * limits.PHONE_NUMBER, str(uuid.uuid4())],
         ("sms_attempts", "attempt_id"): [str(uuid.uuid4())],
         ("sms_attempts", "state"): list(get_args(AttemptState)),
         ("sms_attempts", "provider_type"): list(PROVIDER_TYPES),
@@ -184,6 +205,7 @@ FROM_OUTSIDE = {
     ("sms_attempts", "provider_message_id"),
     ("sms_attempts", "error"),
     ("password_call_requests", "idempotency_key"),
+    ("idempotency_keys", "idempotency_key"),
 }
 
 _TYPE_MAX: dict[type[Any], int] = {sa.Integer: limits.INTEGER_MAX, sa.BigInteger: limits.BIGINT_MAX}

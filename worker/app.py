@@ -183,6 +183,7 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
             timeout=settings.sms_timeout,
             lease=settings.sms_claim_lease,
             public_url=settings.public_url,
+            sms_rates=settings.sms_number_rates,
         )
         consumers = QueueConsumers(
             broker,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
 import aiohttp
 import structlog
@@ -21,6 +22,7 @@ from confirmhub.db.confirmations import (
 from confirmhub.db.sms_attempts import FINAL_STATES, AttemptState, SmsAttempt
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.events import password_call_sms_event
+from confirmhub.guards import Rate
 from confirmhub.outbox import OutboxRelay
 from confirmhub.sms import (
     PermanentSmsError,
@@ -32,6 +34,7 @@ from confirmhub.sms import (
 )
 from worker.consumer import describe_error
 from worker.sms_delivery import SEND_RESULTS, Delivery, attempt_state, delivery_of
+from worker.sms_limits import take_sms_limit
 
 log = structlog.get_logger("confirmhub.worker")
 
@@ -59,6 +62,9 @@ class SmsFallback:
       SMS may have been sent; never sent again anywhere: better one missing SMS than two;
     - a provider that cannot be used (invalid options, secrets that do not decrypt) →
       skipped without a request.
+
+    Before a round's first request, ``sms_rates`` (per number) must allow it, or the SMS ends
+    ``failed`` naming the limit, with no request (worker/sms_limits.py).
 
     With ``public_url`` set, each request asks its provider for delivery receipts, naming the
     attempt as its reference where the provider can carry one.
@@ -88,6 +94,7 @@ class SmsFallback:
         timeout: float,
         lease: float,
         public_url: str | None = None,
+        sms_rates: Sequence[Rate] = (),
     ) -> None:
         self._store = store
         self._box = box
@@ -96,6 +103,7 @@ class SmsFallback:
         self._timeout = timeout
         self._lease = dt.timedelta(seconds=lease)
         self._public_url = public_url
+        self._sms_rates = tuple(sms_rates)
 
     async def send(self, verification_call_uuid: str) -> Delivery | None:
         """Send the call's SMS if it is due and no other worker holds it; how it ended, or
@@ -111,9 +119,18 @@ class SmsFallback:
                 tx.connection, verification_call_uuid, now=now
             )
             attempts = await sms_attempts.call_attempts(tx.connection, verification_call_uuid)
+            refusal = None
+            # A round's first claim takes from the limit; a takeover has taken already.
+            if record.phone_number and all(a.send_round != record.sms_round for a in attempts):
+                refusal = await take_sms_limit(
+                    tx.connection, record.phone_number, self._sms_rates, now=now
+                )
         if interrupted:
             log.warning("sms.attempt_interrupted", verification_call_uuid=verification_call_uuid)
-        delivery = await self._deliver(record, attempts)
+        if refusal is not None:
+            delivery: Delivery | None = Delivery(sent=False, error=refusal)
+        else:
+            delivery = await self._deliver(record, attempts)
         if delivery is not None and await self._finish(record, delivery):
             return delivery
         async with self._store.transaction() as tx:

@@ -19,7 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from confirmhub.db.engine import insert_for
-from confirmhub.db.tables import HOLDING_STATES, HOLDS_NUMBER, password_call_requests
+from confirmhub.db.tables import (
+    HOLDING_STATES,
+    HOLDS_NUMBER,
+    password_call_requests,
+    password_calls,
+)
 
 SettledState = Literal["placed", "failed", "in_doubt"]
 
@@ -117,3 +122,22 @@ async def settle_request(
         .where(*where)
         .values(state=state, verification_call_uuid=verification_call_uuid, updated_at=now)
     )
+
+
+async def live_call(
+    connection: AsyncConnection, phone_number: str, *, since: dt.datetime
+) -> str | None:
+    """The call to ``phone_number`` initiated since ``since`` that still awaits its CDR."""
+    number = number_key(phone_number)
+    calls = password_calls.c
+    query = (
+        sa.select(calls.verification_call_uuid)
+        .where(
+            calls.phone_number.in_([number, f"+{number}"]),
+            calls.outcome.is_(None),
+            calls.initiated_at > since,
+        )
+        .order_by(calls.initiated_at.desc())
+        .limit(1)
+    )
+    return (await connection.execute(query)).scalar_one_or_none()

@@ -86,6 +86,13 @@ password_calls = sa.Table(
     sa.Column("sms_claim", sa.Integer, nullable=False, server_default="0"),
     # 1 for the first SMS; 2 once an undelivered one has failed over to the next provider.
     sa.Column("sms_round", sa.Integer, nullable=False, server_default="1"),
+    # The live call to a number (no outcome yet) is looked up by the number.
+    sa.Index(
+        "ix_password_calls_live_number",
+        "phone_number",
+        postgresql_where=sa.text("outcome IS NULL"),
+        sqlite_where=sa.text("outcome IS NULL"),
+    ),
     sa.Index(
         "ix_password_calls_sms_due",
         "sms_updated_at",
@@ -122,6 +129,36 @@ password_call_requests = sa.Table(
         sqlite_where=HOLDS_NUMBER,
     ),
     sa.Index("uq_password_call_requests_idempotency_key", "key_id", "idempotency_key", unique=True),
+)
+
+# Idempotency keys (receiver/idempotency.py), per API key, kept until ``expires_at``:
+# ``in_progress`` while the first request runs, ``done`` with the answer to replay, or
+# ``in_doubt`` when its request failed after a call may have been placed.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key_id", sa.String(limits.CALLER_KEY_ID), primary_key=True),
+    sa.Column("idempotency_key", sa.String(limits.IDEMPOTENCY_KEY), primary_key=True),
+    sa.Column("fingerprint", sa.String(limits.REQUEST_FINGERPRINT), nullable=False),
+    sa.Column("state", sa.String(limits.IDEMPOTENCY_STATE), nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("content_type", sa.String(limits.CONTENT_TYPE)),
+    sa.Column("location", sa.String(limits.LOCATION)),
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
+
+# GCRA rate limit buckets (confirmhub/db/rate_limits.py): one theoretical arrival time per
+# bucket, in milliseconds since the epoch so that both backends do the arithmetic alike.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("kind", sa.String(limits.RATE_BUCKET_KIND), primary_key=True),
+    sa.Column("subject", sa.String(limits.RATE_BUCKET_SUBJECT), primary_key=True),
+    sa.Column("tat_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_rate_buckets_tat_ms", "tat_ms"),
 )
 
 # One row per request to an SMS provider, written before the request goes out, so that a

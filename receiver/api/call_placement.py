@@ -14,7 +14,8 @@ finds the number held and is refused, instead of paying for a second call.
 | recording that MCN refused or lost the answer   | as MCN's failure          | held       |
 
 A request for a held number gets 409 ``call-in-doubt``, and MCN is not asked. The hold ends
-once ``cdr_timeout_seconds`` have passed since the holding request began.
+once ``cdr_timeout_seconds`` have passed since the holding request began. The claim's
+transaction also applies the guards of receiver/api/call_guards.py (live call, limits).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from confirmhub.db.engine import is_unavailable
 from confirmhub.db.store import PasswordCallRecord, Store
 from confirmhub.errors import DatabaseUnavailable
 from confirmhub.settings import Settings
+from receiver.api.call_guards import check_country, check_number, purge_idle_buckets, refused
 from receiver.api.mcn_client import McnClient
 from receiver.errors import CallInDoubt, CallNotRecorded, McnAnswerLost, UpstreamError
 from schemas.mcn import McnPasswordCallResponse, PasswordCallRequest, split_verification_call_uuid
@@ -77,6 +79,7 @@ class CallPlacer:
         """Place ``call`` for the API key ``key_id`` and record it; the errors are tabled in
         the module docstring."""
         self._mcn.require_configured()
+        check_country(call.phone_number, self._settings)
         request_id = str(uuid.uuid4())
         now = dt.datetime.now(dt.UTC)
         async with _database_step(), self._store.transaction() as tx:
@@ -88,8 +91,18 @@ class CallPlacer:
                 hold=self._hold,
                 now=now,
             )
+            if holder.id == request_id:
+                # A refusal here rolls back the claim and every limit taken with it.
+                await check_number(
+                    tx.connection,
+                    phone_number=call.phone_number,
+                    key_id=key_id,
+                    settings=self._settings,
+                    now=now,
+                )
         if holder.id != request_id:
-            raise self._held(holder)
+            raise refused(self._held(holder))
+        await purge_idle_buckets(self._store, now=now)
         structlog.contextvars.bind_contextvars(call_request_id=request_id)
         held_until = _utc(now + self._hold)
         # A code the client chose is hashed before MCN is asked, so that once MCN has placed

@@ -19,6 +19,7 @@ from receiver.api.call_placement import CallPlacer
 from receiver.body import read_json_body, validate
 from receiver.callers import CALLER
 from receiver.errors import AlreadyApproved, Conflict, NotFound
+from receiver.idempotency import idempotent
 from receiver.keys import MCN_CLIENT, RELAY, SETTINGS, STORE
 from receiver.middleware import REQUEST_ID
 from schemas.api import CodeCheckResult, PasswordCallStatus, PasswordCallView, SmsAttemptView
@@ -89,13 +90,18 @@ async def _json_body(request: web.Request) -> object:
 
 
 async def create_password_call(request: web.Request) -> web.Response:
-    """Place a call through MCN, at most once, store it as ``calling``, answer 201."""
+    """Place a call through MCN, at most once, store it as ``calling``, answer 201; with an
+    Idempotency-Key, a retry replays the answer (receiver/idempotency.py)."""
     call = validate(PasswordCallRequest, await _json_body(request), what="password-call request")
     placer = CallPlacer(request.app[STORE], request.app[MCN_CLIENT], request.app[SETTINGS])
-    record = await placer.place(call, key_id=request[CALLER].key_id)
-    response = _json(password_call_view(record), status=201)
-    response.headers["Location"] = f"/api/v1/password-calls/{record.verification_call_uuid}"
-    return response
+
+    async def place() -> web.Response:
+        record = await placer.place(call, key_id=request[CALLER].key_id)
+        response = _json(password_call_view(record), status=201)
+        response.headers["Location"] = f"/api/v1/password-calls/{record.verification_call_uuid}"
+        return response
+
+    return await idempotent(request, call.model_dump(mode="json"), place)
 
 
 _CALL_UUID: TypeAdapter[str] = TypeAdapter(VerificationCallUuid)
