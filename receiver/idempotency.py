@@ -112,7 +112,9 @@ def _replay(record: IdempotencyRecord) -> web.Response:
 
 def _answer(response: web.Response) -> StoredAnswer:
     body = response.body
-    assert isinstance(body, bytes), "an idempotent handler answers with bytes"
+    if not isinstance(body, bytes):
+        # A str body becomes a payload object; its text is what goes out.
+        body = (response.text or "").encode(response.charset or "utf-8")
     return StoredAnswer(
         status=response.status,
         content_type=response.headers.get("Content-Type"),

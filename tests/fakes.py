@@ -22,6 +22,8 @@ class FakeMcn:
 
     url: str = ""
     next_uuid: str = "da59bda0a1bb_117793"
+    # Name each call on its own (c00000000001_117793, …) instead of ``next_uuid``.
+    numbered: bool = False
     # (status, JSON body) to answer with instead of a placed call.
     answer_with: tuple[int, Any] | None = None
     # Seconds to wait before answering.
@@ -58,7 +60,9 @@ class FakeMcn:
                 "ok": True,
                 "caller_number": "42122220" + (body.get("verification_code") or "5678"),
                 "verification_code": body.get("verification_code") or "5678",
-                "verification_uuid": self.next_uuid,
+                "verification_uuid": f"c{len(self.requests):011d}_117793"
+                if self.numbered
+                else self.next_uuid,
                 "is_redirect": False,
             }
         )
