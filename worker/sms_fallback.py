@@ -119,12 +119,7 @@ class SmsFallback:
                 tx.connection, verification_call_uuid, now=now
             )
             attempts = await sms_attempts.call_attempts(tx.connection, verification_call_uuid)
-            refusal = None
-            # A round's first claim takes from the limit; a takeover has taken already.
-            if record.phone_number and all(a.send_round != record.sms_round for a in attempts):
-                refusal = await take_sms_limit(
-                    tx.connection, record.phone_number, self._sms_rates, now=now
-                )
+            refusal = await take_sms_limit(tx.connection, record, self._sms_rates, now=now)
         if interrupted:
             log.warning("sms.attempt_interrupted", verification_call_uuid=verification_call_uuid)
         if refusal is not None:

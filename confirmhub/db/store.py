@@ -46,6 +46,7 @@ class PasswordCallRecord:
     sms_updated_at: dt.datetime | None
     sms_claim: int
     sms_round: int
+    sms_counted_round: int
 
 
 @dataclass(frozen=True, slots=True)

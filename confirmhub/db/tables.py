@@ -86,6 +86,9 @@ password_calls = sa.Table(
     sa.Column("sms_claim", sa.Integer, nullable=False, server_default="0"),
     # 1 for the first SMS; 2 once an undelivered one has failed over to the next provider.
     sa.Column("sms_round", sa.Integer, nullable=False, server_default="1"),
+    # The last send round counted against CONFIRMHUB_SMS_LIMITS_PER_NUMBER: a round is
+    # counted once, however many claims it takes to send it.
+    sa.Column("sms_counted_round", sa.Integer, nullable=False, server_default="0"),
     # The live call to a number (no outcome yet) is looked up by the number.
     sa.Index(
         "ix_password_calls_live_number",

@@ -71,6 +71,7 @@ CALL = PasswordCallRecord(
     sms_updated_at=None,
     sms_claim=0,
     sms_round=1,
+    sms_counted_round=0,
 )
 ATTEMPT = SmsAttempt(
     attempt_id="9c1e6c36-3f49-4f0b-8b43-5a1f2f0c9d11",

@@ -1,4 +1,4 @@
-"""Idempotency keys, rate limit buckets, and the live call per number.
+"""Idempotency keys, rate limit buckets, the live call per number, the SMS round counted.
 
 Revision ID: 0011
 Revises: 0010
@@ -23,7 +23,8 @@ _LIVE = sa.text("outcome IS NULL")
 
 
 def upgrade() -> None:
-    """Create ``idempotency_keys`` and ``rate_buckets``; index calls awaiting their CDR."""
+    """Create ``idempotency_keys`` and ``rate_buckets``; index calls awaiting their CDR; mark
+    the SMS round counted against the limit."""
     op.create_table(
         "idempotency_keys",
         sa.Column("key_id", sa.String(64), nullable=False),
@@ -47,6 +48,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", "subject", name="pk_rate_buckets"),
     )
     op.create_index("ix_rate_buckets_tat_ms", "rate_buckets", ["tat_ms"])
+    with op.batch_alter_table("password_calls") as batch:
+        batch.add_column(
+            sa.Column("sms_counted_round", sa.Integer, nullable=False, server_default="0")
+        )
     op.create_index(
         "ix_password_calls_live_number",
         "password_calls",
@@ -59,5 +64,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop what ``upgrade`` created."""
     op.drop_index("ix_password_calls_live_number", table_name="password_calls")
+    with op.batch_alter_table("password_calls") as batch:
+        batch.drop_column("sms_counted_round")
     op.drop_table("rate_buckets")
     op.drop_table("idempotency_keys")
