@@ -21,6 +21,10 @@ class Problem(OwnModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+    # ``live-call``: the call to the number that still awaits its CDR.
+    verification_call_uuid: str | None = None
+    # The ``429`` refusals: the Retry-After seconds, in the body too.
+    retry_after: int | None = None
 
 
 class SmsAttemptView(OwnModel):

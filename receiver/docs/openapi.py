@@ -22,6 +22,7 @@ from receiver.errors import (
     NotFound,
     PayloadTooLarge,
     ReceiverError,
+    TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
     UpstreamError,
@@ -48,6 +49,7 @@ _ERRORS: dict[int, type[ReceiverError]] = {
         PayloadTooLarge,
         UnsupportedMediaType,
         InvalidPayload,
+        TooManyRequests,
         UpstreamError,
         NotConfigured,
     )
@@ -147,6 +149,13 @@ def _problem_responses() -> dict[str, Any]:
     for status, error in sorted(_ERRORS.items()):
         description = _SERVICE_UNAVAILABLE if status == 503 else error.__doc__ or error.title
         responses[_problem_name(status)] = {"description": description, "content": problem}
+    responses["TooManyRequests"]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds until the limit would allow the request (at least 1).",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
     responses["ServiceUnavailable"]["headers"] = {
         "Retry-After": {
             "description": "Seconds to wait; sent when a dependency failed.",

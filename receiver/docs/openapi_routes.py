@@ -9,6 +9,8 @@ from receiver.docs.openapi_table import (
     BITRIX24_KEY,
     BODY_ERRORS,
     CALLS_KEY,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED,
     LOCATION,
     MCN_WEBHOOK,
     PUBLIC,
@@ -113,13 +115,23 @@ PASSWORD_CALLS = (
         "password calls",
         {
             201: Reply(
-                "The call, now `calling`.", writes(PasswordCallView), headers={"Location": LOCATION}
+                "The call, now `calling` (or, with `Idempotent-Replayed: true`, the answer to "
+                "the first request with the same Idempotency-Key).",
+                writes(PasswordCallView),
+                headers={"Location": LOCATION, "Idempotent-Replayed": IDEMPOTENT_REPLAYED},
             )
         },
-        errors=(*BODY_ERRORS, 409, 502, 503),
+        errors=(*BODY_ERRORS, 403, 409, 429, 502, 503),
         access=CALLS_KEY,
+        params=(IDEMPOTENCY_KEY,),
         body=json_body(reads(PasswordCallRequest), "MCN's own fields, plus an SMS `locale`."),
-        description="Each call is paid for, so it is placed at most once: the request is "
+        description="Checked before MCN is asked, so a refused request costs nothing: the "
+        "Idempotency-Key (see the header); `403` `country-not-allowed` for a number outside "
+        "`CONFIRMHUB_CALL_COUNTRIES`; `409` `live-call` while a call to the number awaits its "
+        "CDR (the problem's `verification_call_uuid` names it); `429` `call-limit-per-number` "
+        "or `call-limit-per-key` with `Retry-After` (`CONFIRMHUB_CALL_LIMITS_PER_NUMBER`, "
+        "`CONFIRMHUB_CALL_LIMITS_PER_KEY`). "
+        "Each call is paid for, so it is placed at most once: the request is "
         "recorded before MCN is asked, and holds its number while its outcome is unknown. "
         "A request for a held number gets `409` (`call-in-doubt`) and MCN is not asked; the "
         "hold ends once the request is settled, or `CONFIRMHUB_CDR_TIMEOUT_SECONDS` after it "

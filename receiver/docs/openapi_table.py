@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
+from schemas import limits
 from schemas.api_keys import Scope
 
 ParamLocation = Literal["path", "query", "header"]
@@ -182,6 +183,24 @@ class Reply:
 
 
 LOCATION = Header("The path of the created resource.", {"type": "string"})
+IDEMPOTENT_REPLAYED = Header(
+    "`true` when the answer is a replay of the first request with the same Idempotency-Key.",
+    {"type": "string", "enum": ["true"]},
+    required=False,
+)
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": limits.IDEMPOTENCY_KEY},
+    "Makes the POST safe to retry (IETF httpapi Idempotency-Key draft; a bare or quoted "
+    "string of printable ASCII, per API key, kept 24 h). The same key with the same request "
+    "replays the first answer with `Idempotent-Replayed: true` and does nothing again; "
+    "with another request: `422` `idempotency-key-reused`; while the first is running: "
+    "`409` `idempotency-key-in-use`; after a first request that may have placed a call "
+    "(`mcn-answer-lost`, `call-not-recorded`): `409` `idempotency-key-in-doubt`. A first "
+    "request that failed otherwise releases the key. Unusable: `400` "
+    "`invalid-idempotency-key`.",
+)
 TOTAL_COUNT = Header(
     "How many items match the filter, ignoring `limit` and `offset`.",
     {"type": "integer", "minimum": 0},
