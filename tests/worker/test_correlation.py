@@ -23,11 +23,16 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def initiate(client: TestClient, fake_mcn: FakeMcn, call_uuid: str) -> None:  # type: ignore[type-arg]
+async def initiate(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_mcn: FakeMcn,
+    call_uuid: str,
+    number: str = "421222202004",
+) -> None:
     fake_mcn.next_uuid = call_uuid
     response = await client.post(
         "/api/v1/password-calls",
-        json={"phone_number": "421222202004", "verification_code": "1234"},
+        json={"phone_number": number, "verification_code": "1234"},
         headers=ADMIN,
     )
     assert response.status == 201
@@ -98,6 +103,7 @@ async def test_repeated_initiation_keeps_the_first(
 ) -> None:
     await initiate(client, fake_mcn, "cccc00000003_117793")
     before = await state(client, "cccc00000003_117793")
-    await initiate(client, fake_mcn, "cccc00000003_117793")
+    # Another number: the first call to a number is live (no CDR), so the number is refused.
+    await initiate(client, fake_mcn, "cccc00000003_117793", number="421222202005")
     await eventually(lambda: len(fake_mcn.requests) == 2)
     assert await state(client, "cccc00000003_117793") == before
