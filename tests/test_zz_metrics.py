@@ -18,6 +18,7 @@ MOVED = (
     "confirmhub_worker_dead_lettered_total",
     "confirmhub_sms_sends_total",
     "confirmhub_sms_receipts_total",
+    "confirmhub_calls_refused_total",
 )
 # A gauge of work waiting: zero is its healthy value, so it must only be exposed.
 EXPOSED = ("confirmhub_outbox_backlog",)
