@@ -34,9 +34,9 @@ from aiohttp import web
 
 from confirmhub import metrics
 from confirmhub.db import idempotency as db
+from confirmhub.db.engine import is_unavailable
 from confirmhub.db.idempotency import IdempotencyRecord, StoredAnswer
 from confirmhub.settings import Settings
-from receiver.api.call_placement import database_unavailable
 from receiver.callers import CALLER
 from receiver.errors import (
     IdempotencyKeyInDoubt,
@@ -180,7 +180,7 @@ async def _run(request: web.Request, key_id: str, key: str, action: Action) -> w
         async with store.transaction() as tx:
             await db.finish_key(tx.connection, key_id=key_id, key=key, answer=answer)
     except Exception as exc:
-        if not database_unavailable(exc):
+        if not is_unavailable(exc):
             raise
         # The answer is sent all the same; a retry gets 409 until the key expires, never a
         # second call.
@@ -200,7 +200,7 @@ async def _settle(
         async with request.app[STORE].transaction() as tx:
             await settle(tx.connection, key_id=key_id, key=key)
     except Exception as exc:
-        if not database_unavailable(exc):
+        if not is_unavailable(exc):
             raise
         # The key stays in_progress: retries get 409 until it expires, never a second call.
         log.warning("idempotency.key_not_settled", outcome=outcome, error=type(exc).__name__)
