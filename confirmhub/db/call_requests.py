@@ -127,7 +127,8 @@ async def settle_request(
 async def live_call(
     connection: AsyncConnection, phone_number: str, *, since: dt.datetime
 ) -> str | None:
-    """The call to ``phone_number`` initiated since ``since`` that still awaits its CDR."""
+    """The call to ``phone_number`` initiated since ``since`` that still awaits its CDR; a
+    canceled verification no longer counts (its client has given it up)."""
     number = number_key(phone_number)
     calls = password_calls.c
     query = (
@@ -135,6 +136,7 @@ async def live_call(
         .where(
             calls.phone_number.in_([number, f"+{number}"]),
             calls.outcome.is_(None),
+            calls.verification_status != "canceled",
             calls.initiated_at > since,
         )
         .order_by(calls.initiated_at.desc())

@@ -174,9 +174,14 @@ async def check_code(request: web.Request) -> web.Response:
 async def cancel_password_call(request: web.Request) -> web.Response:
     """End the verification as ``canceled``: the code stops checking and no SMS goes out.
 
-    Repeating it answers the same; a call whose code was approved is 409.
+    Repeating it answers the same; a call whose code was approved is 409. With an
+    Idempotency-Key, a retry replays the answer (receiver/idempotency.py).
     """
     verification_call_uuid = _call_uuid(request)
+    return await idempotent(request, None, lambda: _cancel(request, verification_call_uuid))
+
+
+async def _cancel(request: web.Request, verification_call_uuid: str) -> web.Response:
     store = request.app[STORE]
     async with store.transaction() as tx:
         canceled = await call_endings.cancel_call(

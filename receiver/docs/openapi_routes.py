@@ -170,10 +170,17 @@ PASSWORD_CALLS = (
         "cancel_password_call",
         "Cancel a verification",
         "password calls",
-        {200: Reply("The call, now `canceled`.", writes(PasswordCallView))},
-        errors=(404, 409, 503),
+        {
+            200: Reply(
+                "The call, now `canceled` (or, with `Idempotent-Replayed: true`, the answer to "
+                "the first request with the same Idempotency-Key).",
+                writes(PasswordCallView),
+                headers={"Idempotent-Replayed": IDEMPOTENT_REPLAYED},
+            )
+        },
+        errors=(400, 404, 409, 422, 503),
         access=CALLS_KEY,
-        params=(_UUID,),
+        params=(_UUID, IDEMPOTENCY_KEY),
         description="Ends the verification as `canceled`: its code no longer checks (a check "
         "answers `valid: false`, status `canceled`), a queued SMS fallback is dropped and none "
         "is sent afterwards, and `password_call.canceled` is published once. A CDR that "

@@ -231,3 +231,30 @@ async def test_a_number_outside_the_countries_is_403_and_calls_nobody(
     assert fake_mcn.requests == []
     assert (await place(client, "+420222202004")).status == 201
     assert len(fake_mcn.requests) == 1
+
+
+async def test_a_cancel_with_a_key_is_answered_once_and_replayed(
+    client: Client, fake_mcn: FakeMcn
+) -> None:
+    placed = await place(client)
+    call = (await placed.json())["verification_call_uuid"]
+    cancel = f"/api/v1/password-calls/{call}/cancel"
+    first = await client.post(cancel, headers={**ADMIN, "Idempotency-Key": "cancel-1"})
+    again = await client.post(cancel, headers={**ADMIN, "Idempotency-Key": "cancel-1"})
+    assert (first.status, again.status) == (200, 200)
+    assert await again.read() == await first.read()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = f"/api/v1/password-calls/{fake_mcn.next_uuid}0/cancel"
+    reused = await client.post(other, headers={**ADMIN, "Idempotency-Key": "cancel-1"})
+    await refused(reused, 422, "idempotency-key-reused")
+
+
+async def test_a_canceled_call_no_longer_holds_its_number(
+    client: Client, numbered_mcn: FakeMcn
+) -> None:
+    call = (await (await place(client)).json())["verification_call_uuid"]
+    await refused(await place(client), 409, "live-call")
+    canceled = await client.post(f"/api/v1/password-calls/{call}/cancel", headers=ADMIN)
+    assert canceled.status == 200
+    assert (await place(client)).status == 201
+    assert len(numbered_mcn.requests) == 2
