@@ -32,8 +32,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The suite in two parts: most tests on $(TEST_PROCESSES) processes (each with its own vhost and
+# database), then the tests marked serial — timed, or breaking servers — alone.
+TEST_PROCESSES ?= 2
+
 unit: install services
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) -m "not serial" --whole-suite
+	$(BIN)/pytest -m serial
 
 ## test: install, make sure RabbitMQ and PostgreSQL are up, then lint, type-check and test
 test: lint typecheck unit

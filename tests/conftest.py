@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 import aio_pika
 import aiohttp
@@ -32,7 +33,17 @@ from tests.cluster import RabbitCluster
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap
 from tests.postgres_pair import PostgresPair
-from tests.sms_fakes import FakeProvider, FakeSmsAero, FakeTwilio, FakeVonage
+from tests.session_checks import observed, problems
+from tests.sms_fakes import (
+    SMSAERO_API_KEY,
+    TWILIO_AUTH_TOKEN,
+    VONAGE_API_SECRET,
+    VONAGE_SIGNATURE_SECRET,
+    FakeProvider,
+    FakeSmsAero,
+    FakeTwilio,
+    FakeVonage,
+)
 from worker.app import running_worker
 
 ADMIN_TOKEN = "test-admin-token-7f3a"
@@ -64,11 +75,32 @@ class LogScan:
 
 
 LOG_SCAN = LogScan()
+# Raw tokens from the Bitrix24 fixtures: data[TOKEN], and ONAPPINSTALL's OAuth tokens.
+FIXTURE_TOKENS = (
+    "fkp963yuv1ggkfbs5z3f5hy8lilm0iw6",
+    "s6p6eclrvim6da22ft9ch94ekreb52lv",
+    "4s386p3q0tr8dy89xvmt96234v3dljg8",
+)
+LOG_SCAN.secrets.update(
+    {
+        ADMIN_TOKEN,
+        WEBHOOK_SECRET,
+        MCN_API_TOKEN,
+        PORTAL_APPLICATION_TOKEN,
+        SECRETS_KEY,
+        NEXT_SECRETS_KEY,
+        TWILIO_AUTH_TOKEN,
+        VONAGE_API_SECRET,
+        VONAGE_SIGNATURE_SECRET,
+        SMSAERO_API_KEY,
+        *FIXTURE_TOKENS,
+    }
+)
 
 
 class _CurrentStderr(io.TextIOBase):
     """Writes to whatever ``sys.stderr`` is now, so pytest's capfd sees every log line, and
-    checks every line for secrets on the way (see tests/test_zz_log_secrets.py)."""
+    checks every line for secrets on the way (see tests/session_checks.py)."""
 
     def write(self, text: str) -> int:
         LOG_SCAN.scan(text)
@@ -322,9 +354,51 @@ async def sms_events(channel: AbstractChannel) -> EventTap:
     return await EventTap.bind(channel, "password_call.sms_sent", "password_call.sms_failed")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the suite-wide checks (``test_zz_*``: logs, metrics) after every other test."""
-    last = [
-        item for item in items if item.nodeid.split("::")[0].split("/")[-1].startswith("test_zz_")
-    ]
-    items[:] = [item for item in items if item not in last] + last
+# --- checks over the whole run (tests/session_checks.py) -------------------------------------
+
+_WORKER_REPORTS: list[dict[str, Any]] = []
+_SESSION_PROBLEMS = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--whole-suite",
+        action="store_true",
+        help="this run is the whole suite (or its parallel part): fail it unless the secret "
+        "scan saw flows and every operational metric moved",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """An xdist worker ended: keep what it saw for the verdict."""
+    report = getattr(node, "workeroutput", {}).get("confirmhub_session")
+    if report is not None:
+        _WORKER_REPORTS.append(json.loads(report))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Judge the run's log scan and metrics; a worker only reports them to the controller."""
+    config = session.config
+    mine = observed(LOG_SCAN.lines, LOG_SCAN.leaks)
+    if hasattr(config, "workerinput"):
+        config.workeroutput["confirmhub_session"] = json.dumps(mine)  # type: ignore[attr-defined]
+        return
+    if session.testscollected == 0:
+        return
+    found = problems([mine, *_WORKER_REPORTS], whole_suite=config.getoption("--whole-suite"))
+    config.stash[_SESSION_PROBLEMS] = found
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Show the verdict of the run-wide checks."""
+    found = config.stash.get(_SESSION_PROBLEMS, None)
+    if found is None:
+        return
+    for problem in found:
+        terminalreporter.write_line(f"RUN CHECK FAILED: {problem}", red=True, bold=True)
+    if not found:
+        terminalreporter.write_line("run checks: no secret in any log line; metrics moved")

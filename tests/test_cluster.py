@@ -42,6 +42,10 @@ from tests.conftest import RETRY_DELAYS, SECRETS_KEY, WEBHOOK_SECRET
 from tests.helpers import eventually, free_port
 from tests.load import CdrLoad
 
+# Timed against the wall clock and breaking servers: run alone, not beside other tests
+# (make test runs these after the parallel part).
+pytestmark = pytest.mark.serial
+
 RATE = 160.0
 CONFIRM_TIMEOUT = 5.0  # the default: the contract's bound on every answer
 # Beyond the confirm timeout, for a busy machine's scheduling: a request still unanswered

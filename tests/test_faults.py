@@ -35,6 +35,10 @@ from tests.helpers import EventTap, eventually, take_all
 from tests.postgres_pair import PostgresPair
 from worker.app import running_worker
 
+# Timed against the wall clock and breaking servers: run alone, not beside other tests
+# (make test runs these after the parallel part).
+pytestmark = pytest.mark.serial
+
 AUTH = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
 RESTART_TAP = "test-restart-tap"
 

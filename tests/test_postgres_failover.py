@@ -38,6 +38,10 @@ from tests.conftest import RETRY_DELAYS, SECRETS_KEY
 from tests.helpers import EventTap, eventually, take_all
 from tests.postgres_pair import PostgresPair
 
+# Timed against the wall clock and breaking servers: run alone, not beside other tests
+# (make test runs these after the parallel part).
+pytestmark = pytest.mark.serial
+
 BACKLOG = 2000
 # The failover starts once this many CDRs are stored: well into the backlog, far from its end.
 FAIL_OVER_AFTER = 300

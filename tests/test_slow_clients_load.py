@@ -31,6 +31,10 @@ from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import free_port
 from tests.trickle import raise_fd_limit
 
+# Timed against the wall clock and breaking servers: run alone, not beside other tests
+# (make test runs these after the parallel part).
+pytestmark = pytest.mark.serial
+
 TRICKLERS = 5000
 CLIENT_TIMEOUT = 3.0
 # A trickler's connection must be closed this long after it connected at the latest (the
