@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from confirmhub.db.bitrix24 import MethodConfirmationRecord
 from confirmhub.db.sms_attempts import SmsAttempt
 from confirmhub.db.store import OutboxEvent, PasswordCallRecord
@@ -76,12 +78,30 @@ def password_call_canceled_event(
     record: PasswordCallRecord, *, correlation_id: str | None
 ) -> OutboxEvent:
     """``password_call.canceled``: the verification was canceled (once per call)."""
+    return _call_milestone_event(
+        "password_call.canceled",
+        record,
+        record.updated_at,
+        PasswordCallCanceledData,
+        correlation_id=correlation_id,
+    )
+
+
+def _call_milestone_event(
+    event_type: str,
+    record: PasswordCallRecord,
+    occurred_at: dt.datetime,
+    data_model: type[PasswordCallApprovedData | PasswordCallCanceledData],
+    *,
+    correlation_id: str | None,
+) -> OutboxEvent:
+    """A once-per-call event whose data names the call (approved, canceled)."""
     return _outbox_event(
         EventEnvelope(
-            event_id=event_id_for("password_call.canceled", record.verification_call_uuid),
-            type="password_call.canceled",
-            occurred_at=record.updated_at,
-            data=PasswordCallCanceledData(
+            event_id=event_id_for(event_type, record.verification_call_uuid),
+            type=event_type,
+            occurred_at=occurred_at,
+            data=data_model(
                 verification_call_uuid=record.verification_call_uuid,
                 call_id=record.call_id,
                 account_id=record.account_id,
@@ -123,18 +143,11 @@ def password_call_approved_event(
 ) -> OutboxEvent:
     """``password_call.approved``: the right code was entered (once per call)."""
     assert record.approved_at is not None
-    return _outbox_event(
-        EventEnvelope(
-            event_id=event_id_for("password_call.approved", record.verification_call_uuid),
-            type="password_call.approved",
-            occurred_at=record.approved_at,
-            data=PasswordCallApprovedData(
-                verification_call_uuid=record.verification_call_uuid,
-                call_id=record.call_id,
-                account_id=record.account_id,
-                phone_number=record.phone_number,
-            ),
-        ),
+    return _call_milestone_event(
+        "password_call.approved",
+        record,
+        record.approved_at,
+        PasswordCallApprovedData,
         correlation_id=correlation_id,
     )
 
