@@ -32,7 +32,7 @@ from tests import services
 from tests.cluster import RabbitCluster
 from tests.fakes import FakeMcn
 from tests.helpers import EventTap
-from tests.postgres_pair import PostgresPair
+from tests.postgres_pair import PostgresPair, running_pair
 from tests.session_checks import observed, problems
 from tests.sms_fakes import (
     SMSAERO_API_KEY,
@@ -148,13 +148,8 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitClus
 @pytest.fixture(scope="session")
 def postgres_pair() -> Iterator[PostgresPair]:
     """A private PostgreSQL primary with a streaming standby, migrated, for the failover test."""
-    pair = PostgresPair()
-    try:
-        pair.start()
-        services.off_loop(upgrade_to_head, pair.url)
+    with running_pair() as pair:
         yield pair
-    finally:
-        pair.stop()
 
 
 @pytest.fixture(scope="session")

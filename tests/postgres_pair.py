@@ -7,12 +7,16 @@ own, each on free loopback ports and removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+from confirmhub.db.migrate import upgrade_to_head
+from tests import services
 from tests.cluster import free_block
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres-pair"
@@ -61,3 +65,15 @@ class PostgresPair:
     def server_url(self, which: int) -> str:
         """The URL of one server alone: 0 the first primary, 1 the standby."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port + which}/confirmhub"
+
+
+@contextlib.contextmanager
+def running_pair() -> Iterator[PostgresPair]:
+    """A new pair, started and migrated for the block, removed after it."""
+    pair = PostgresPair()
+    try:
+        pair.start()
+        services.off_loop(upgrade_to_head, pair.url)
+        yield pair
+    finally:
+        pair.stop()

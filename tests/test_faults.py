@@ -25,14 +25,13 @@ from pydantic import SecretStr
 from confirmhub.broker import DEAD_LETTER_QUEUE
 from confirmhub.broker_connection import BrokerConnection, broker_nodes
 from confirmhub.db.engine import create_engine
-from confirmhub.db.migrate import upgrade_to_head
 from confirmhub.settings import Settings
 from schemas.events import EVENTS_EXCHANGE
-from tests import faults, services
+from tests import faults
 from tests.cluster import RabbitCluster
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import EventTap, eventually, take_all
-from tests.postgres_pair import PostgresPair
+from tests.postgres_pair import PostgresPair, running_pair
 from worker.app import running_worker
 
 # Timed against the wall clock and breaking servers: run alone, not beside other tests
@@ -204,13 +203,8 @@ async def test_two_workers_on_a_duplicated_stream_publish_once(
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PostgresPair]:
     """A PostgreSQL of this test's own to stop: the machine's is shared and never stopped."""
-    pair = PostgresPair()
-    try:
-        pair.start()
-        services.off_loop(upgrade_to_head, pair.server_url(0))
+    with running_pair() as pair:
         yield pair
-    finally:
-        pair.stop()
 
 
 async def test_postgres_outage_loses_nothing(
